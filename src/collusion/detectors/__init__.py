@@ -1,0 +1,10 @@
+"""The seven relationship analyses, each a detector with one interface (:class:`BaseDetector`)."""
+
+from __future__ import annotations
+
+from ._base import BaseDetector, check_is_fitted
+
+__all__ = [
+    "BaseDetector",
+    "check_is_fitted",
+]
