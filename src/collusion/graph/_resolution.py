@@ -1,0 +1,935 @@
+"""Entity resolution: normalisers for traces and names, and blocked fuzzy matching.
+
+Two bids "share an IP" only if their IP strings mean the same address; two
+firms are "the same firm" only if their names agree once legal forms, width
+and case are ignored. This module turns raw strings into canonical keys.
+
+Every normaliser accepts a scalar, a list/array, a :class:`pandas.Series` or a
+:class:`pandas.Categorical`. It normalises the *unique* values (the categories
+of a Categorical) with vectorised string operations and then recodes, so the
+cost grows with the number of distinct values, not with the number of rows:
+7.5M bids carry perhaps 200k distinct IPs. A scalar gives a scalar (``None``
+for missing), a Categorical (or a categorical Series) gives a Categorical
+whose categories are the sorted canonical values, anything else gives an
+object array (a Series keeps its index).
+
+Exact trace sharing is equality of normalised values. Fuzzy matching
+(:func:`match_names`, :func:`match_addresses`) compares normalised strings
+with rapidfuzz inside blocks of candidates that share a rare character n-gram
+(or a prefix, or a user key), so the number of comparisons stays near-linear
+in the number of distinct names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DOT_INSENSITIVE_DOMAINS",
+    "PLUS_TAG_DOMAINS",
+    "match_addresses",
+    "match_names",
+    "normalize_account",
+    "normalize_address",
+    "normalize_email",
+    "normalize_ip",
+    "normalize_mac",
+    "normalize_name",
+    "normalize_phone",
+]
+
+#: Mail providers that ignore dots in the local part (``j.doe`` = ``jdoe``).
+DOT_INSENSITIVE_DOMAINS: frozenset[str] = frozenset({"gmail.com", "googlemail.com"})
+#: Mail providers that deliver ``name+tag@`` to ``name@``.
+PLUS_TAG_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "fastmail.com",
+        "proton.me",
+        "protonmail.com",
+    }
+)
+_DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
+
+# Legal forms stripped from the end of company names, longest first so that
+# 股份有限公司 is removed whole rather than leaving 股份.
+_CJK_LEGAL_FORMS = (
+    "股份有限公司",
+    "有限责任公司",
+    "有限合伙",
+    "合伙企业",
+    "有限公司",
+    "股份公司",
+    "集团",
+    "公司",
+)
+_LATIN_LEGAL_FORMS = (
+    "incorporated",
+    "corporation",
+    "company",
+    "limited",
+    "group",
+    "gmbh",
+    "corp",
+    "llc",
+    "llp",
+    "ltd",
+    "inc",
+    "plc",
+    "pty",
+    "srl",
+    "co",
+    "ag",
+    "bv",
+    "lp",
+    "sa",
+)
+_LEGAL_FORM_RE = (
+    r"(?:\s*(?:" + "|".join(_CJK_LEGAL_FORMS) + r")|\s+(?:" + "|".join(_LATIN_LEGAL_FORMS) + r"))\s*$"
+)
+_ADDRESS_COUNTRY_RE = r"^\s*(?:中华人民共和国|中国|people'?s republic of china|p\.?r\.? ?china|china)\s*"
+_ADDRESS_ABBREVIATIONS = {
+    "street": "st",
+    "road": "rd",
+    "avenue": "ave",
+    "boulevard": "blvd",
+    "building": "bldg",
+    "floor": "fl",
+    "room": "rm",
+    "suite": "ste",
+    "district": "dist",
+    "number": "no",
+}
+_MOBILE_RE = r"^1[3-9]\d{9}$"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_scalar(values: Any) -> bool:
+    return values is None or isinstance(values, (str, bytes, float, int, np.generic))
+
+
+def _as_object_series(uniques: Any) -> pd.Series:
+    """Unique values as an object Series of str with NaN for missing or blank.
+
+    Object dtype keeps Python ``re`` semantics for ``.str`` methods on every
+    pandas version (pandas 3's default string dtype may route regexes to
+    pyarrow, which lacks look-arounds).
+    """
+    arr = np.asarray(uniques, dtype=object)
+    missing = pd.isna(arr)
+    # Numbers (phones read as int, say) become text; this loops over distinct values only.
+    arr = np.array([None if m else (v if isinstance(v, str) else _number_text(v)) for v, m in zip(arr, missing)], dtype=object)
+    s = pd.Series(arr, dtype=object)
+    s = s.str.normalize("NFKC").str.strip()
+    return s.where(s.str.len() > 0, None)
+
+
+def _number_text(value: Any) -> str:
+    # 13800138000.0 (a phone read as float) must not gain a digit.
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _finish(values: pd.Series) -> np.ndarray:
+    """Object array with ``None`` for missing or empty results."""
+    out = values.to_numpy(dtype=object, copy=True)
+    bad = pd.isna(out)
+    if len(out):
+        bad |= np.fromiter((v == "" if isinstance(v, str) else False for v in out), bool, len(out))
+    out[bad] = None
+    return out
+
+
+def _recode(codes: np.ndarray, normed: np.ndarray) -> pd.Categorical:
+    """Categorical of canonical values from old ``codes`` and normalised categories."""
+    new_codes, uniques = pd.factorize(pd.Series(normed, dtype=object), sort=True)
+    codes = np.asarray(codes)
+    out = np.full(codes.shape, -1, dtype=np.int64)
+    ok = codes >= 0
+    out[ok] = new_codes[codes[ok]]
+    return pd.Categorical.from_codes(out, categories=pd.Index(np.asarray(uniques, dtype=object)))
+
+
+def _apply(values: Any, kernel: Callable[[pd.Series], np.ndarray]) -> Any:
+    """Run ``kernel`` (unique strings -> canonical object array) over any input shape."""
+    if _is_scalar(values):
+        return kernel(_as_object_series([values]))[0]
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        cats = values.cat.categories
+        normed = kernel(_as_object_series(cats)) if len(cats) else np.empty(0, dtype=object)
+        return pd.Series(_recode(values.cat.codes.to_numpy(), normed), index=values.index, name=values.name)
+    if isinstance(values, pd.Categorical):
+        cats = values.categories
+        normed = kernel(_as_object_series(cats)) if len(cats) else np.empty(0, dtype=object)
+        return _recode(values.codes, normed)
+    arr = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(arr.ravel(), use_na_sentinel=True)
+    normed = kernel(_as_object_series(uniques)) if len(uniques) else np.empty(0, dtype=object)
+    out = np.full(codes.shape, None, dtype=object)
+    out[codes >= 0] = normed[codes[codes >= 0]]
+    out = out.reshape(arr.shape)
+    if isinstance(values, pd.Series):
+        return pd.Series(out, index=values.index, name=values.name, dtype=object)
+    if isinstance(values, pd.Index):
+        return pd.Index(out, dtype=object, name=values.name)
+    return out
+
+
+def _check_errors(errors: str) -> None:
+    if errors not in ("keep", "coerce", "raise"):
+        raise ValueError(f"errors must be 'keep', 'coerce' or 'raise', got {errors!r}")
+
+
+def _handle_invalid(values: pd.Series, canon: np.ndarray, invalid: np.ndarray, errors: str, what: str) -> np.ndarray:
+    if invalid.any():
+        if errors == "raise":
+            bad = values[invalid].tolist()
+            raise ValueError(f"{int(invalid.sum())} invalid {what} value(s), e.g. {bad[:5]}")
+        canon[invalid] = None if errors == "coerce" else values[invalid].to_numpy(dtype=object)
+    return canon
+
+
+# --------------------------------------------------------------------------- kernels
+# Each kernel maps an object Series of unique stripped NFKC strings (NaN for
+# missing) to an object array of canonical strings (None for missing). Kernels
+# that can tell valid from invalid input also return the invalid mask.
+
+
+def _phone_kernel(s: pd.Series) -> np.ndarray:
+    # Drop extensions: everything after 转 / 分机 / ext / x / #.
+    s = s.str.replace(r"(?i)\s*(?:转|分机|ext\.?|x|#).*$", "", regex=True)
+    plus = s.str.startswith("+").fillna(False).to_numpy(dtype=bool)
+    digits = s.str.replace(r"\D", "", regex=True)
+    # International form: "+CC..." or "00CC...".
+    dd = digits.str.startswith("00").fillna(False).to_numpy(dtype=bool) & ~plus
+    intl = plus | dd
+    digits = digits.where(~dd, digits.str.slice(2))
+    cn_intl = intl & digits.str.startswith("86").fillna(False).to_numpy(dtype=bool)
+    digits = digits.where(~cn_intl, digits.str.slice(2))
+    foreign = intl & ~cn_intl
+    # Domestic numbers longer than a mobile that end in a mobile number carry a
+    # prefix (86 without "+", trunk 0, IP-dialling 17951...): keep the mobile.
+    last11 = digits.str.slice(-11)
+    is_mobile_tail = last11.str.match(_MOBILE_RE).fillna(False).to_numpy(dtype=bool)
+    long = (digits.str.len() > 11).fillna(False).to_numpy(dtype=bool)
+    digits = digits.where(~(~foreign & long & is_mobile_tail), last11)
+    # A landline written internationally (+86 10 ...) gets its trunk 0 back, so
+    # it equals the domestic form (010 ...).
+    mobile = digits.str.match(_MOBILE_RE).fillna(False).to_numpy(dtype=bool)
+    add_trunk = cn_intl & ~mobile & ~digits.str.startswith("0").fillna(True).to_numpy(dtype=bool)
+    digits = digits.where(~add_trunk, "0" + digits)
+    digits = digits.where(~foreign, "+" + digits)
+    # Placeholders such as 00000000 or 11111111111 identify nobody.
+    placeholder = digits.str.fullmatch(r"\+?(\d)\1*").fillna(False).to_numpy(dtype=bool)
+    digits = digits.where(~placeholder, None)
+    return _finish(digits)
+
+
+def _email_kernel(
+    s: pd.Series,
+    dot_insensitive: frozenset[str] = DOT_INSENSITIVE_DOMAINS,
+    plus_tag: frozenset[str] = PLUS_TAG_DOMAINS,
+) -> np.ndarray:
+    s = s.str.casefold().str.replace(r"^mailto:", "", regex=True).str.strip("<> ")
+    parts = s.str.rpartition("@")
+    local, at, domain = parts[0], parts[1], parts[2].str.rstrip(".")
+    valid = ((at == "@") & (local.str.len() > 0) & (domain.str.len() > 0)).fillna(False).to_numpy(dtype=bool)
+    domain = domain.replace(_DOMAIN_ALIASES)
+    tag = domain.isin(plus_tag).to_numpy() & valid
+    local = local.where(~tag, local.str.split("+", n=1).str[0])
+    dots = domain.isin(dot_insensitive).to_numpy() & valid
+    local = local.where(~dots, local.str.replace(".", "", regex=False))
+    out = (local + "@" + domain).where(valid, s)
+    return _finish(out)
+
+
+def _ip_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    s = s.str.lower()
+    # Strip an IPv6 zone, brackets and ports: "[fe80::1%eth0]:443" -> "fe80::1".
+    s = s.str.replace(r"^\[([^\]]*)\](?::\d+)?$", r"\1", regex=True)
+    s = s.str.replace(r"^(\d+\.\d+\.\d+\.\d+):\d+$", r"\1", regex=True)
+    s = s.str.replace(r"%.*$", "", regex=True)
+    n = len(s)
+    canon = np.full(n, None, dtype=object)
+    invalid = np.zeros(n, dtype=bool)
+    missing = s.isna().to_numpy()
+    # Fast path for dotted quads (also accepts leading zeros, "010.001.1.1",
+    # which ipaddress rejects but exports often contain).
+    quads = s.str.extract(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+    is_quad = quads[0].notna().to_numpy()
+    if is_quad.any():
+        octets = quads[is_quad].astype(np.int64).to_numpy()
+        ok = (octets <= 255).all(axis=1)
+        text = pd.Series(octets.astype(str).tolist()).str.join(".").to_numpy(dtype=object)
+        placeholder = (octets[:, 0] == 127) | (octets == 0).all(axis=1) | (octets == 255).all(axis=1)
+        idx = np.flatnonzero(is_quad)
+        canon[idx[ok & ~placeholder]] = text[ok & ~placeholder]
+        invalid[idx[~ok]] = True
+    rest = np.flatnonzero(~is_quad & ~missing)
+    # Everything else (IPv6, odd forms) goes through ipaddress, one unique value at a time.
+    for i, value in zip(rest, s.to_numpy(dtype=object)[rest]):
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            invalid[i] = True
+            continue
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if not (addr.is_loopback or addr.is_unspecified):
+            canon[i] = addr.compressed
+    canon[invalid] = s.to_numpy(dtype=object)[invalid]
+    return canon, invalid
+
+
+def _mac_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    s = s.str.lower().str.replace(r"[\s:\-.]", "", regex=True)
+    valid = s.str.fullmatch(r"[0-9a-f]{12}").fillna(False).to_numpy(dtype=bool)
+    colon = s.str.replace(r"(..)(?!$)", r"\1:", regex=True)
+    placeholder = s.isin(["000000000000", "ffffffffffff"]).to_numpy()
+    out = colon.where(valid & ~placeholder, None).where(~(~valid & s.notna().to_numpy()), s)
+    invalid = ~valid & s.notna().to_numpy()
+    return _finish(out), invalid
+
+
+def _account_kernel(s: pd.Series) -> np.ndarray:
+    s = s.str.upper().str.replace(r"[\s\-_./]", "", regex=True)
+    s = s.where(~s.str.fullmatch(r"0+").fillna(False), None)
+    return _finish(s)
+
+
+def _token_kernel(s: pd.Series) -> np.ndarray:
+    """Opaque tokens such as document fingerprints: width, case and blanks only."""
+    return _finish(s.str.casefold().str.replace(r"\s+", "", regex=True))
+
+
+def _name_kernel(s: pd.Series) -> np.ndarray:
+    s = s.str.casefold().str.replace(r"[\W_]+", " ", regex=True).str.strip()
+    stripped = s
+    # Legal forms can stack ("集团股份有限公司", "group co ltd"): strip repeatedly.
+    for _ in range(4):
+        stripped = stripped.str.replace(_LEGAL_FORM_RE, "", regex=True)
+    # A name that is nothing but a legal form keeps it rather than becoming empty.
+    s = stripped.where(stripped.str.len() > 0, s)
+    return _finish(s.str.replace(r"\s+", "", regex=True))
+
+
+def _address_kernel(s: pd.Series) -> np.ndarray:
+    s = s.str.casefold().str.replace(r"[\W_]+", " ", regex=True).str.strip()
+    s = s.str.replace(_ADDRESS_COUNTRY_RE, "", regex=True)
+    words = "|".join(_ADDRESS_ABBREVIATIONS)
+    s = s.str.replace(rf"\b({words})\b", lambda m: _ADDRESS_ABBREVIATIONS[m.group(1)], regex=True)
+    return _finish(s.str.replace(r"\s+", "", regex=True))
+
+
+# --------------------------------------------------------------------------- public normalisers
+
+
+def normalize_phone(values: Any) -> Any:
+    """Canonical phone numbers: digits only, country prefix and extensions removed.
+
+    Rules, in order: full-width digits become ASCII (NFKC); an extension
+    (``转``, ``分机``, ``ext``, ``x``, ``#`` and what follows) is dropped; every
+    non-digit is dropped; an international prefix ``+86`` / ``0086`` is
+    removed; a domestic number longer than 11 digits that ends in a Chinese
+    mobile number (``1[3-9]`` + 9 digits) keeps those last 11 digits (this
+    removes ``86`` without ``+``, a trunk ``0`` or an IP-dialling prefix); a
+    landline written internationally gets its trunk ``0`` back so that
+    ``+86 10 ...`` equals ``010 ...``; other countries keep ``+`` and their
+    country code so they cannot collide with domestic numbers. Numbers made of
+    one repeated digit are placeholders and become missing.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw phone numbers.
+
+    Returns
+    -------
+    Same shape as ``values`` (see the module docstring); ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_phone
+    >>> normalize_phone("+86 138-0013-8000")
+    '13800138000'
+    >>> normalize_phone("0086 13800138000 转 123")
+    '13800138000'
+    >>> normalize_phone("（010）６２７５ １２３４") == normalize_phone("+86 10 6275 1234")
+    True
+    >>> normalize_phone("+44 20 7946 0958")
+    '+442079460958'
+    >>> normalize_phone(["138 0013 8000", "00000000", None]).tolist()
+    ['13800138000', None, None]
+    """
+    return _apply(values, _phone_kernel)
+
+
+def normalize_email(
+    values: Any,
+    *,
+    dot_insensitive: Sequence[str] = DOT_INSENSITIVE_DOMAINS,
+    plus_tag: Sequence[str] = PLUS_TAG_DOMAINS,
+) -> Any:
+    """Canonical e-mail addresses.
+
+    The address is case-folded (NFKC first, so full-width letters fold too),
+    ``mailto:`` and angle brackets are removed, ``googlemail.com`` becomes
+    ``gmail.com``; for providers that deliver ``name+tag@`` to ``name@``
+    (:data:`PLUS_TAG_DOMAINS`) the tag is dropped, and for providers that
+    ignore dots (:data:`DOT_INSENSITIVE_DOMAINS`) dots in the local part are
+    dropped. A value without ``local@domain`` is kept as its cleaned string.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw e-mail addresses.
+    dot_insensitive, plus_tag : collection of str
+        Domains whose dot / plus-tag rules apply.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_email
+    >>> normalize_email("J.Doe+bids@GoogleMail.com")
+    'jdoe@gmail.com'
+    >>> normalize_email("Zhang.Wei+x@qq.com")
+    'zhang.wei+x@qq.com'
+    >>> normalize_email("mailto:<Li@163.COM>")
+    'li@163.com'
+    """
+    dots, tags = frozenset(dot_insensitive), frozenset(plus_tag)
+    return _apply(values, lambda s: _email_kernel(s, dots, tags))
+
+
+def normalize_ip(values: Any, *, errors: str = "keep") -> Any:
+    """Canonical IPv4/IPv6 addresses.
+
+    Dotted quads are parsed in bulk (leading zeros allowed: ``010.0.0.1`` is
+    ``10.0.0.1``); other values go through :mod:`ipaddress` and come out in
+    compressed form, IPv4-mapped IPv6 addresses as IPv4. Ports, brackets and
+    IPv6 zones are removed. Loopback and unspecified addresses (``127.x``,
+    ``0.0.0.0``, ``::``, ``::1``) and ``255.255.255.255`` are placeholders that
+    say nothing about who submitted a bid and become missing.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw addresses.
+    errors : {"keep", "coerce", "raise"}
+        What to do with values that are not IP addresses: keep the cleaned
+        string (so identical junk still matches and is counted by
+        :func:`~collusion.graph.build_graph`), make it missing, or raise.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_ip
+    >>> normalize_ip(" 192.168.001.010:8080 ")
+    '192.168.1.10'
+    >>> normalize_ip("[2001:0DB8:0000::0001]:443")
+    '2001:db8::1'
+    >>> normalize_ip("::ffff:10.0.0.1")
+    '10.0.0.1'
+    >>> normalize_ip(["127.0.0.1", "999.1.1.1", "not an ip"]).tolist()
+    [None, '999.1.1.1', 'not an ip']
+    >>> normalize_ip("999.1.1.1", errors="coerce") is None
+    True
+    """
+    _check_errors(errors)
+
+    def kernel(s: pd.Series) -> np.ndarray:
+        canon, invalid = _ip_kernel(s)
+        return _handle_invalid(s, canon, invalid, errors, "IP")
+
+    return _apply(values, kernel)
+
+
+def normalize_mac(values: Any, *, errors: str = "keep") -> Any:
+    """Canonical MAC addresses ``aa:bb:cc:dd:ee:ff``.
+
+    Separators (``:``, ``-``, ``.``, blanks) are removed and the 12 hex digits
+    are lower-cased and regrouped. ``00:00:00:00:00:00`` and
+    ``ff:ff:ff:ff:ff:ff`` are placeholders and become missing.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw MAC addresses.
+    errors : {"keep", "coerce", "raise"}
+        Values that are not 12 hex digits: keep the cleaned string, make it
+        missing, or raise.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_mac
+    >>> normalize_mac("00-1A-2B-3C-4D-5E")
+    '00:1a:2b:3c:4d:5e'
+    >>> normalize_mac("001a.2b3c.4d5e")
+    '00:1a:2b:3c:4d:5e'
+    >>> normalize_mac(["00:00:00:00:00:00", "xyz"]).tolist()
+    [None, 'xyz']
+    """
+    _check_errors(errors)
+
+    def kernel(s: pd.Series) -> np.ndarray:
+        canon, invalid = _mac_kernel(s)
+        cleaned = s.str.lower().str.replace(r"[\s:\-.]", "", regex=True)
+        return _handle_invalid(cleaned, canon, invalid, errors, "MAC")
+
+    return _apply(values, kernel)
+
+
+def normalize_account(values: Any) -> Any:
+    """Canonical bank account numbers: upper-case letters and digits only.
+
+    Blanks, dashes, dots, slashes and underscores are removed (``6222 0212
+    3456`` = ``6222-0212-3456``); IBAN letters are upper-cased; an all-zero
+    account is a placeholder and becomes missing.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw account numbers.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_account
+    >>> normalize_account("6222 0212-3456 7890")
+    '6222021234567890'
+    >>> normalize_account("de89 3704 0044 0532 0130 00")
+    'DE89370400440532013000'
+    >>> normalize_account("０００００") is None
+    True
+    """
+    return _apply(values, _account_kernel)
+
+
+def normalize_name(values: Any) -> Any:
+    """Canonical organisation or person names for matching.
+
+    NFKC (full-width letters, digits and brackets become half-width),
+    case-fold, punctuation to blanks, then legal-form suffixes are stripped
+    repeatedly from the end (有限公司, 有限责任公司, 股份有限公司, 集团, 公司,
+    Co., Ltd., LLC, Inc, GmbH, Corp, Group...), then blanks are removed. A name
+    that is nothing but a legal form keeps it. The result is a matching key,
+    not a display name.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw names.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_name
+    >>> normalize_name("北京华建（集团）股份有限公司")
+    '北京华建'
+    >>> normalize_name("ＡＢＣ Construction Co., Ltd.")
+    'abcconstruction'
+    >>> normalize_name("abc construction group LLC") == normalize_name("ABC-Construction")
+    True
+    >>> normalize_name("有限公司")
+    '有限公司'
+    """
+    return _apply(values, _name_kernel)
+
+
+def normalize_address(values: Any) -> Any:
+    """Canonical postal addresses for matching.
+
+    NFKC, case-fold, a leading country (中国, 中华人民共和国, China) is removed,
+    common English words are abbreviated (street → st, road → rd, building →
+    bldg, room → rm...), punctuation and blanks are removed.
+
+    Parameters
+    ----------
+    values : str, list, array, Series or Categorical
+        Raw addresses.
+
+    Returns
+    -------
+    Same shape as ``values``; ``None`` for missing.
+
+    Examples
+    --------
+    >>> from collusion.graph import normalize_address
+    >>> normalize_address("中国北京市海淀区中关村大街１号")
+    '北京市海淀区中关村大街1号'
+    >>> normalize_address("12 Main Street, Room 5") == normalize_address("12 main st. rm 5")
+    True
+    """
+    return _apply(values, _address_kernel)
+
+
+# --------------------------------------------------------------------------- fuzzy matching
+
+
+def _pairs_within(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All position pairs ``(i, j)``, ``i < j``, inside consecutive runs.
+
+    Runs are ``[starts[g], starts[g] + sizes[g])``. Vectorised: every element
+    is repeated once per later element of its run.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    keep = sizes >= 2
+    starts, sizes = starts[keep], sizes[keep]
+    if starts.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    run = np.repeat(np.arange(starts.size), sizes)
+    pos = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # position in run
+    elem = np.repeat(starts, sizes) + pos
+    later = sizes[run] - pos - 1  # elements after this one in its run
+    left = np.repeat(elem, later)
+    offset = np.arange(later.sum()) - np.repeat(np.cumsum(later) - later, later)
+    right = np.repeat(elem + 1, later) + offset
+    return left, right
+
+
+def _cross_pairs(
+    a_start: np.ndarray, a_size: np.ndarray, b_start: np.ndarray, b_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All position pairs between run ``a[k]`` and run ``b[k]`` for every ``k``."""
+    counts = a_size * b_size
+    k = np.repeat(np.arange(counts.size), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return a_start[k] + within // b_size[k], b_start[k] + within % b_size[k]
+
+
+def _codepoints(strings: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, max_len)`` uint32 code points (0-padded, truncated) and lengths."""
+    fixed = np.asarray(strings, dtype=f"<U{max_len}")
+    lengths = np.char.str_len(fixed).astype(np.int64)
+    return fixed.view(np.uint32).reshape(len(fixed), max_len), lengths
+
+
+def _ngram_keys(strings: np.ndarray, *, n_keys: int, max_block: int, max_len: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Blocking keys: each string's ``n_keys`` rarest character n-grams.
+
+    CJK strings use bigrams (a Chinese character carries a syllable), others
+    trigrams. A gram shared by two variants of one name is rare in the whole
+    list, so both variants pick it: the rarest-grams rule finds duplicates
+    without comparing every pair. Grams found in one string only or in more
+    than ``max_block`` strings are no use as keys.
+    """
+    cp, lengths = _codepoints(strings, max_len)
+    n_str, width = cp.shape
+    cjk = (cp >= 0x2E80).any(axis=1)
+    gram = np.where(cjk, 2, 3)
+    c = cp.astype(np.int64)
+    zeros = np.zeros((n_str, 2), dtype=np.int64)
+    c = np.concatenate([c, zeros], axis=1)
+    # Pack up to three 21-bit code points in one int64; bigrams pack a zero third.
+    packed = (c[:, :width] << 42) | (c[:, 1 : width + 1] << 21) | np.where(gram[:, None] == 3, c[:, 2 : width + 2], 0)
+    pos = np.arange(width)[None, :]
+    n_grams = np.maximum(lengths - gram + 1, np.minimum(lengths, 1))  # a short string is one gram
+    valid = pos < n_grams[:, None]
+    rows, cols = np.nonzero(valid)
+    keys = packed[rows, cols]
+    # One (string, gram) pair per distinct gram of a string.
+    order = np.lexsort((keys, rows))
+    rows, keys = rows[order], keys[order]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
+    rows, keys = rows[first], keys[first]
+    uniq, inverse, df = np.unique(keys, return_inverse=True, return_counts=True)
+    freq = df[inverse]
+    useful = (freq >= 2) & (freq <= max_block)
+    rows, keys, freq, inverse = rows[useful], keys[useful], freq[useful], inverse[useful]
+    order = np.lexsort((keys, freq, rows))
+    rows, inverse = rows[order], inverse[order]
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
+    take = rank < n_keys
+    return rows[take], inverse[take]
+
+
+def _candidate_pairs(
+    strings: np.ndarray, blocking: Any, *, n_keys: int, max_block: int, prefix_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs ``(i, j)``, ``i < j``, of positions in ``strings``."""
+    n = len(strings)
+    if blocking is None:
+        return _pairs_within(np.array([0]), np.array([n]))
+    if isinstance(blocking, (list, tuple)):
+        parts = [_candidate_pairs(strings, b, n_keys=n_keys, max_block=max_block, prefix_len=prefix_len) for b in blocking]
+        left = np.concatenate([p[0] for p in parts])
+        right = np.concatenate([p[1] for p in parts])
+        return _unique_pairs(left, right, n)
+    if blocking == "ngram":
+        rows, keys = _ngram_keys(strings, n_keys=n_keys, max_block=max_block)
+    else:
+        if blocking == "prefix":
+            key_values = pd.Series(strings, dtype=object).str.slice(0, prefix_len)
+        elif callable(blocking):
+            key_values = pd.Series(np.asarray(blocking(pd.Series(strings, dtype=object)), dtype=object))
+            if len(key_values) != n:
+                raise ValueError(f"blocking function returned {len(key_values)} keys for {n} values")
+        else:
+            raise ValueError(f"blocking must be 'ngram', 'prefix', None, a callable or a list of them, got {blocking!r}")
+        keys, _ = pd.factorize(key_values, use_na_sentinel=True)
+        rows = np.flatnonzero(keys >= 0)
+        keys = keys[rows]
+        counts = np.bincount(keys) if keys.size else np.zeros(0, np.int64)
+        small = counts[keys] <= max_block
+        rows, keys = rows[small], keys[small]
+    order = np.lexsort((rows, keys))
+    rows, keys = rows[order], keys[order]
+    if keys.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    change = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate([[0], change])
+    sizes = np.diff(np.concatenate([starts, [keys.size]]))
+    a, b = _pairs_within(starts, sizes)
+    return _unique_pairs(rows[a], rows[b], n)
+
+
+def _unique_pairs(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    code = np.unique(lo.astype(np.int64) * n + hi)
+    return code // n, code % n
+
+
+def _resolve_scorer(scorer: Any) -> Callable[..., float]:
+    from rapidfuzz import fuzz
+
+    if callable(scorer):
+        return scorer
+    if isinstance(scorer, str) and hasattr(fuzz, scorer):
+        return getattr(fuzz, scorer)
+    raise ValueError(f"scorer must be a rapidfuzz.fuzz function or its name, got {scorer!r}")
+
+
+def _match(
+    values: Any,
+    normalizer: Callable[[pd.Series], np.ndarray],
+    *,
+    threshold: float,
+    blocking: Any,
+    scorer: Any,
+    n_keys: int,
+    max_block: int,
+    prefix_len: int,
+    workers: int,
+) -> pd.DataFrame:
+    from rapidfuzz import process
+
+    if not 0 <= threshold <= 100:
+        raise ValueError(f"threshold must be between 0 and 100, got {threshold!r}")
+    if isinstance(values, pd.Series):
+        ids = values.index
+        raw = values
+    else:
+        raw = pd.Series(np.asarray(values, dtype=object), dtype=object)
+        ids = pd.RangeIndex(len(raw))
+    raw_obj = raw.astype(object).to_numpy() if not isinstance(raw.dtype, pd.CategoricalDtype) else np.asarray(raw, dtype=object)
+    codes, uniques = pd.factorize(pd.Series(raw_obj, dtype=object), use_na_sentinel=True)
+    normed = normalizer(_as_object_series(uniques)) if len(uniques) else np.empty(0, dtype=object)
+    # Group rows by normalised key: rows with equal keys are exact matches.
+    key_codes, keys = pd.factorize(pd.Series(normed, dtype=object), use_na_sentinel=True)
+    row_key = np.full(len(raw_obj), -1, dtype=np.int64)
+    ok = codes >= 0
+    row_key[ok] = key_codes[codes[ok]]
+    rows = np.flatnonzero(row_key >= 0)
+    order = rows[np.argsort(row_key[rows], kind="stable")]
+    sizes = np.bincount(row_key[rows], minlength=len(keys)).astype(np.int64)
+    starts = np.cumsum(sizes) - sizes
+    key_strings = np.asarray(keys, dtype=object)
+
+    ex_a, ex_b = _pairs_within(starts, sizes)
+    ex_a, ex_b = order[ex_a], order[ex_b]
+    ex_sim = np.full(ex_a.size, 100.0)
+
+    cand_u, cand_v = _candidate_pairs(key_strings, blocking, n_keys=n_keys, max_block=max_block, prefix_len=prefix_len)
+    if cand_u.size:
+        sims = np.asarray(
+            process.cpdist(
+                key_strings[cand_u], key_strings[cand_v], scorer=_resolve_scorer(scorer), score_cutoff=threshold, workers=workers
+            ),
+            dtype=np.float64,
+        ).round(4)
+        hit = sims >= threshold
+        cand_u, cand_v, sims = cand_u[hit], cand_v[hit], sims[hit]
+    else:
+        sims = np.empty(0)
+    fa, fb = _cross_pairs(starts[cand_u], sizes[cand_u], starts[cand_v], sizes[cand_v])
+    f_sim = np.repeat(sims, sizes[cand_u] * sizes[cand_v])
+    fa, fb = order[fa], order[fb]
+
+    a = np.concatenate([ex_a, fa])
+    b = np.concatenate([ex_b, fb])
+    sim = np.concatenate([ex_sim, f_sim])
+    method = np.concatenate([np.zeros(ex_a.size, np.int8), np.ones(fa.size, np.int8)])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order2 = np.lexsort((hi, lo))
+    lo, hi, sim, method = lo[order2], hi[order2], sim[order2], method[order2]
+    return pd.DataFrame(
+        {
+            "left": ids[lo],
+            "right": ids[hi],
+            "similarity": sim,
+            "method": pd.Categorical.from_codes(method, categories=["exact", "fuzzy"]),
+            "left_key": pd.Series(key_strings[row_key[lo]], dtype=object),
+            "right_key": pd.Series(key_strings[row_key[hi]], dtype=object),
+        }
+    )
+
+
+_MATCH_DOC_PARAMS = """
+    threshold : float, default 90
+        Minimum similarity (0-100) of two normalised keys.
+    blocking : {"ngram", "prefix"}, callable, None or list, default "ngram"
+        How candidates are chosen. ``"ngram"``: keys sharing one of their
+        ``n_keys`` rarest character n-grams (bigrams for CJK, trigrams
+        otherwise); ``"prefix"``: the first ``prefix_len`` characters; a
+        callable gets the Series of distinct normalised keys and returns one
+        block key per element; ``None`` compares every pair (small inputs
+        only); a list takes the union of the candidates of each scheme.
+    scorer : str or callable, default "ratio"
+        A ``rapidfuzz.fuzz`` scorer or its name (``"ratio"``,
+        ``"token_sort_ratio"``, ``"WRatio"``...).
+    n_keys : int, default 4
+        Rarest n-grams used as blocking keys per value.
+    max_block : int, default 200
+        Blocks larger than this are skipped (a key that common says nothing).
+    prefix_len : int, default 4
+        Prefix length of the ``"prefix"`` blocking.
+    workers : int, default 1
+        Threads used by rapidfuzz (``-1`` = all cores).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per matched pair, ``left < right`` in input order, sorted:
+        ``left``, ``right`` (index labels of a Series input, else positions),
+        ``similarity`` (100 for equal keys), ``method`` (``exact`` when the
+        normalised keys are equal, else ``fuzzy``), ``left_key``,
+        ``right_key`` (the normalised keys)."""
+
+
+def match_names(
+    names: Any,
+    *,
+    threshold: float = 90,
+    blocking: Any = "ngram",
+    scorer: Any = "ratio",
+    n_keys: int = 4,
+    max_block: int = 200,
+    prefix_len: int = 4,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Pairs of names that probably denote the same organisation or person.
+
+    Names are normalised with :func:`normalize_name`; equal keys match
+    exactly, and distinct keys are compared with a rapidfuzz scorer only
+    inside blocks, so the work grows near-linearly with the number of
+    distinct names.
+
+    Parameters
+    ----------
+    names : Series, list or array
+        Raw names; a Series' index gives the ids in the result.
+    """
+    return _match(
+        names,
+        _name_kernel,
+        threshold=threshold,
+        blocking=blocking,
+        scorer=scorer,
+        n_keys=n_keys,
+        max_block=max_block,
+        prefix_len=prefix_len,
+        workers=workers,
+    )
+
+
+def match_addresses(
+    addresses: Any,
+    *,
+    threshold: float = 90,
+    blocking: Any = "ngram",
+    scorer: Any = "ratio",
+    n_keys: int = 4,
+    max_block: int = 200,
+    prefix_len: int = 4,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Pairs of postal addresses that probably denote the same place.
+
+    Like :func:`match_names`, with :func:`normalize_address` as normaliser.
+
+    Parameters
+    ----------
+    addresses : Series, list or array
+        Raw addresses; a Series' index gives the ids in the result.
+    """
+    return _match(
+        addresses,
+        _address_kernel,
+        threshold=threshold,
+        blocking=blocking,
+        scorer=scorer,
+        n_keys=n_keys,
+        max_block=max_block,
+        prefix_len=prefix_len,
+        workers=workers,
+    )
+
+
+match_names.__doc__ = (match_names.__doc__ or "") + _MATCH_DOC_PARAMS + """
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion.graph import match_names
+    >>> names = pd.Series(
+    ...     ["北京华建工程有限公司", "北京华建工程股份有限公司", "北京华建工程建设有限公司", "上海申通物流"],
+    ...     index=["C1", "C2", "C3", "C4"],
+    ... )
+    >>> match_names(names, threshold=80)[["left", "right", "similarity", "method"]]
+      left right  similarity method
+    0   C1    C2  100.000000  exact
+    1   C1    C3   85.7143  fuzzy
+    2   C2    C3   85.7143  fuzzy
+"""
+match_addresses.__doc__ = (match_addresses.__doc__ or "") + _MATCH_DOC_PARAMS + """
+
+    Examples
+    --------
+    >>> from collusion.graph import match_addresses
+    >>> out = match_addresses(["北京市海淀区中关村大街1号", "北京市海淀区中关村大街1号院", "上海市浦东新区"])
+    >>> out[["left", "right", "method"]].values.tolist()
+    [[0, 1, 'fuzzy']]
+"""
