@@ -57,7 +57,7 @@ def robust_fence(scores: np.ndarray | pd.Series, *, k: float = 1.5) -> float:
     --------
     >>> import numpy as np
     >>> robust_fence(np.arange(1.0, 101.0))
-    150.25
+    149.5
     """
     s = np.asarray(scores, dtype=np.float64)
     s = s[np.isfinite(s)]
