@@ -34,7 +34,7 @@ def robust_z(values: np.ndarray | pd.Series, *, reference: np.ndarray | None = N
     --------
     >>> import numpy as np
     >>> robust_z(np.array([1.0, 2.0, 3.0, 4.0, 100.0])).round(2).tolist()
-    [-1.35, -0.67, 0.0, 0.67, 65.42]
+    [-1.35, -0.67, 0.0, 0.67, 65.43]
     """
     x = np.asarray(values, dtype=np.float64)
     ref = x if reference is None else np.asarray(reference, dtype=np.float64)
