@@ -1,0 +1,469 @@
+"""``build_graph``: the typed procurement graph from a validated :class:`~collusion.Market`.
+
+Everything is vectorised over columns: node codes are the Market's integer
+codes, edges are arrays of codes sliced out of the tables, trace values are
+normalised per distinct value (Categorical categories) and recoded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import _resolution as res
+from ._graph import ProcurementGraph
+from ._schema import (
+    ENTITY_NODE_TYPES,
+    PARTY_KIND_ALIASES,
+    PARTY_NODE_TYPES,
+    TRACE_NODE_TYPES,
+    TRACE_SOURCES,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .._market import Market
+
+__all__ = ["build_graph"]
+
+_KERNELS = {
+    "ip": res._ip_kernel,
+    "mac": res._mac_kernel,
+    "doc_fingerprint": res._token_kernel,
+    "account": res._account_kernel,
+    "phone": res._phone_kernel,
+    "email": res._email_kernel,
+    "address": res._address_kernel,
+}
+_SAME_AS_METHODS = ("name_exact", "name_fuzzy", "address_fuzzy")
+_REPORT_COLUMNS = ("table", "column", "issue", "rows")
+
+
+def _codes(col: pd.Series) -> np.ndarray:
+    return np.asarray(col.cat.codes, dtype=np.int64)
+
+
+def _take(values: np.ndarray, codes: np.ndarray, fill: Any = -1) -> np.ndarray:
+    """``values[codes]`` with ``fill`` where ``codes == -1`` (no Python loop)."""
+    out = np.append(values, np.asarray([fill], dtype=values.dtype))
+    return out[codes]
+
+
+def _normalise_categories(cats: pd.Index, kernel_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical value (object, None = missing) and invalid flag per category."""
+    if len(cats) == 0:
+        return np.empty(0, dtype=object), np.zeros(0, dtype=bool)
+    s = res._as_object_series(cats)
+    out = _KERNELS[kernel_name](s)
+    if isinstance(out, tuple):
+        return out
+    return out, np.zeros(len(out), dtype=bool)
+
+
+class _Builder:
+    def __init__(self, market: Market) -> None:
+        self.m = market
+        self.index: dict[str, pd.Index] = {}
+        self.n_market: dict[str, int] = {}
+        self.edges: dict[tuple[str, str, str], pd.DataFrame] = {}
+        self.report: list[tuple[str, str, str, int]] = []
+        # Node type and node code of every party (party namespace code -> ...).
+        self.party_type = np.zeros(0, dtype=np.int64)
+        self.party_node = np.zeros(0, dtype=np.int64)
+
+    # ----------------------------------------------------------------- nodes
+    def link_parties(self) -> None:
+        """Type every party, and append parties unknown to the market as extra nodes."""
+        m = self.m
+        extras: dict[str, list[np.ndarray]] = {t: [] for t in ENTITY_NODE_TYPES}
+        party_ids = np.asarray(m.entities["party"], dtype=object)
+        n_party = len(party_ids)
+        self.party_type = np.full(n_party, -1, dtype=np.int64)
+        parties = m.parties
+        if parties is not None and len(parties):
+            kinds = parties["kind"].cat.categories
+            canon = pd.Series(np.asarray(kinds, dtype=object), dtype=object).str.strip().str.casefold()
+            canon = canon.str.replace(r"[\s\-]+", "_", regex=True)
+            alias_code = {k: PARTY_NODE_TYPES.index(t) for k, t in PARTY_KIND_ALIASES.items()}
+            type_of_kind = canon.map(alias_code).fillna(-1).to_numpy(dtype=np.int64)
+            row_type = _take(type_of_kind, _codes(parties["kind"]))
+            unknown = row_type < 0
+            if unknown.any():
+                bad = sorted(set(parties["kind"].astype(object)[unknown].tolist()))
+                self.report.append(
+                    ("parties", "kind", f"unknown kind {bad} (known: {sorted(PARTY_KIND_ALIASES)}): not linked", int(unknown.sum()))
+                )
+            self.party_type[_codes(parties["party_id"])] = row_type
+        # Relation endpoints absent from the parties table: person -> company by default.
+        rel = m.relations
+        if rel is not None and len(rel):
+            for col, default in (("src_id", "person"), ("dst_id", "company")):
+                c = _codes(rel[col])
+                untyped = self.party_type[c] < 0
+                if untyped.any():
+                    self.report.append(
+                        ("relations", col, f"endpoint not typed by the parties table: taken as {default}", int(untyped.sum()))
+                    )
+                    self.party_type[c[untyped]] = PARTY_NODE_TYPES.index(default)
+        for ti, t in enumerate(PARTY_NODE_TYPES):
+            ids = party_ids[self.party_type == ti]
+            found = m.entities[t].get_indexer(ids) >= 0 if len(ids) else np.zeros(0, bool)
+            extras[t].append(ids[~found])
+        for t in ENTITY_NODE_TYPES:
+            base = np.asarray(m.entities[t], dtype=object)
+            extra = np.unique(np.concatenate(extras[t]).astype(str)) if extras[t] else np.empty(0, dtype=object)
+            self.n_market[t] = len(base)
+            self.index[t] = pd.Index(np.concatenate([base, extra.astype(object)]), dtype=object, name=t)
+            if len(extra):
+                self.report.append(
+                    ("parties", "party_id", f"{t} parties absent from the other tables: added as nodes", len(extra))
+                )
+        self.party_node = np.full(n_party, -1, dtype=np.int64)
+        for ti, t in enumerate(PARTY_NODE_TYPES):
+            sel = np.flatnonzero(self.party_type == ti)
+            self.party_node[sel] = self.index[t].get_indexer(party_ids[sel])
+
+    def node_tables(self) -> dict[str, pd.DataFrame]:
+        m = self.m
+        out: dict[str, pd.DataFrame] = {}
+        for t in ENTITY_NODE_TYPES:
+            idx = self.index[t]
+            frame = pd.DataFrame({"id": pd.Series(np.asarray(idx, dtype=object), dtype=object)})
+            frame["in_market"] = np.arange(len(idx)) < self.n_market[t]
+            out[t] = frame
+        # Table attributes for entities that have their own table (row i = code i).
+        for t, table, key in (("tender", "tenders", "tender_id"), ("contract", "contracts", "contract_id"),
+                              ("project", "projects", "project_id")):
+            tab = m.table(table)
+            if tab is None or not len(tab):
+                continue
+            attrs = tab.drop(columns=[key])
+            attrs.index = _codes(tab[key])
+            out[t] = out[t].join(attrs)
+        # Party attributes.
+        parties = m.parties
+        if parties is not None and len(parties):
+            ptype = self.party_type[_codes(parties["party_id"])]
+            pnode = self.party_node[_codes(parties["party_id"])]
+            cols = [c for c in parties.columns if c not in ("party_id",)]
+            for ti, t in enumerate(PARTY_NODE_TYPES):
+                sel = ptype == ti
+                if not sel.any():
+                    continue
+                attrs = parties.loc[sel, cols].rename(columns={"kind": "party_kind"})
+                attrs.index = pnode[sel]
+                out[t] = out[t].join(attrs)
+        # Activity counts that detectors and plots use all the time.
+        bids = m.bids
+        company = _codes(bids["bidder_id"])
+        n_comp = len(self.index["company"])
+        out["company"]["n_bids"] = np.bincount(company, minlength=n_comp)
+        out["company"]["n_wins"] = np.bincount(company[bids["is_winner"].to_numpy()], minlength=n_comp)
+        out["tender"]["n_bids"] = np.bincount(_codes(bids["tender_id"]), minlength=len(self.index["tender"]))
+        return out
+
+    # ----------------------------------------------------------------- edges
+    def add(self, src: str, rel: str, dst: str, frame: pd.DataFrame) -> None:
+        key = (src, rel, dst)
+        if key in self.edges:
+            frame = pd.concat([self.edges[key], frame], ignore_index=True)
+        self.edges[key] = frame
+
+    def simple(self, table: str, src_col: str, src: str, rel: str, dst_col: str, dst: str, **attrs: str) -> None:
+        tab = self.m.table(table)
+        if tab is None or not len(tab):
+            return
+        s, d = _codes(tab[src_col]), _codes(tab[dst_col])
+        ok = (s >= 0) & (d >= 0)
+        frame = pd.DataFrame({"src": s[ok].astype(np.int32), "dst": d[ok].astype(np.int32)})
+        for name, col in attrs.items():
+            frame[name] = tab[col].to_numpy()[ok]
+        self.add(src, rel, dst, frame)
+
+    def entity_edges(self) -> None:
+        m = self.m
+        self.simple("tenders", "buyer_id", "buyer", "organizes", "tender_id", "tender")
+        self.simple("tenders", "agent_id", "agent", "handles", "tender_id", "tender")
+        self.simple("tenders", "tender_id", "tender", "part_of", "project_id", "project")
+        self.simple("projects", "buyer_id", "buyer", "owns", "project_id", "project")
+        # Bids: rank within tender by price; bids are in (tender, price, bidder) order.
+        b = m.bids
+        t, c = _codes(b["tender_id"]), _codes(b["bidder_id"])
+        price = b["price"].to_numpy(dtype=np.float64)
+        if len(t) and not (np.diff(t) >= 0).all():  # pragma: no cover - Market guarantees the order
+            raise ValueError("bids are not in canonical (tender, price) order")
+        pos = np.arange(len(t))
+        new_tender = np.ones(len(t), dtype=bool)
+        new_tender[1:] = t[1:] != t[:-1]
+        new_price = new_tender.copy()
+        new_price[1:] |= price[1:] != price[:-1]
+        tender_start = np.maximum.accumulate(np.where(new_tender, pos, 0)) if len(t) else pos
+        price_start = np.maximum.accumulate(np.where(new_price, pos, 0)) if len(t) else pos
+        winner = b["is_winner"].to_numpy(dtype=bool)
+        self.add(
+            "company",
+            "bids",
+            "tender",
+            pd.DataFrame(
+                {
+                    "src": c.astype(np.int32),
+                    "dst": t.astype(np.int32),
+                    "price": price,
+                    "rank": (price_start - tender_start + 1).astype(np.int32),
+                    "is_winner": winner,
+                    "disqualified": b["disqualified"].to_numpy(dtype=bool),
+                }
+            ),
+        )
+        self.add("company", "wins", "tender", pd.DataFrame({"src": c[winner].astype(np.int32),
+                                                            "dst": t[winner].astype(np.int32), "price": price[winner]}))
+        ev = m.evaluations
+        if ev is not None and len(ev):
+            e, et, eb = _codes(ev["expert_id"]), _codes(ev["tender_id"]), _codes(ev["bidder_id"])
+            pair = et * (len(self.index["expert"]) + 1) + e
+            uniq, counts = np.unique(pair, return_counts=True)
+            self.add("expert", "evaluates", "tender", pd.DataFrame({
+                "src": (uniq % (len(self.index["expert"]) + 1)).astype(np.int32),
+                "dst": (uniq // (len(self.index["expert"]) + 1)).astype(np.int32),
+                "n_scores": counts.astype(np.int32),
+            }))
+            self.add("expert", "scores", "company", pd.DataFrame({
+                "src": e.astype(np.int32), "dst": eb.astype(np.int32),
+                "score": ev["score"].to_numpy(dtype=np.float64), "tender": et.astype(np.int32),
+            }))
+        self.simple("contracts", "tender_id", "tender", "awarded", "contract_id", "contract",
+                    amount="amount", signed_at="signed_at")
+        self.simple("contracts", "winner_id", "company", "signs", "contract_id", "contract", amount="amount")
+        self.simple("contracts", "builder_id", "company", "builds", "contract_id", "contract")
+        self.simple("contracts", "project_manager_id", "person", "manages", "contract_id", "contract")
+        pay = m.payments
+        if pay is not None and len(pay):
+            missing = int((_codes(pay["payee_id"]) < 0).sum())
+            if missing:
+                self.report.append(("payments", "payee_id", "no payee: no paid edge", missing))
+        self.simple("payments", "contract_id", "contract", "paid", "payee_id", "company",
+                    amount="amount", paid_at="paid_at")
+        self.relation_edges()
+
+    def relation_edges(self) -> None:
+        m = self.m
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.Categorical, str]] = []
+        rel = m.relations
+        if rel is not None and len(rel):
+            s, d = _codes(rel["src_id"]), _codes(rel["dst_id"])
+            parts.append((self.party_type[s], self.party_node[s], self.party_type[d], self.party_node[d],
+                          rel["kind"].to_numpy(), "relations"))
+        parties = m.parties
+        if parties is not None and len(parties):
+            rep = _codes(parties["legal_rep"])
+            p = _codes(parties["party_id"])
+            ok = rep >= 0
+            person = PARTY_NODE_TYPES.index("person")
+            parts.append((np.full(int(ok.sum()), person), rep[ok], self.party_type[p[ok]], self.party_node[p[ok]],
+                          np.full(int(ok.sum()), "legal_rep", dtype=object), "parties.legal_rep"))
+        for st, sc, dt, dc, kind, source in parts:
+            ok = (st >= 0) & (dt >= 0) & (sc >= 0) & (dc >= 0)
+            for si, s_name in enumerate(PARTY_NODE_TYPES):
+                for di, d_name in enumerate(PARTY_NODE_TYPES):
+                    sel = ok & (st == si) & (dt == di)
+                    if sel.any():
+                        self.add(s_name, "relations", d_name, pd.DataFrame({
+                            "src": sc[sel].astype(np.int32), "dst": dc[sel].astype(np.int32),
+                            "kind": pd.Series(np.asarray(kind, dtype=object)[sel], dtype=object),
+                            "source": source,
+                        }))
+        for key in [k for k in self.edges if k[1] == "relations"]:
+            frame = self.edges[key]
+            frame["kind"] = frame["kind"].astype("category")
+            frame["source"] = frame["source"].astype("category")
+
+    # ---------------------------------------------------------------- traces
+    def trace_nodes_and_uses(self) -> dict[str, pd.DataFrame]:
+        m = self.m
+        normed: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []  # table, column, ttype, canon per cat, invalid
+        for table, column, ttype in TRACE_SOURCES:
+            tab = m.table(table)
+            if tab is None or not len(tab) or column not in tab:
+                continue
+            cats = tab[column].cat.categories
+            if ttype == "phone|email":
+                is_mail = pd.Series(np.asarray(cats, dtype=object), dtype=object).str.contains("@", regex=False)
+                is_mail = is_mail.fillna(False).to_numpy(dtype=bool)
+                for sub, mask in (("phone", ~is_mail), ("email", is_mail)):
+                    canon = np.full(len(cats), None, dtype=object)
+                    invalid = np.zeros(len(cats), dtype=bool)
+                    canon[mask], invalid[mask] = _normalise_categories(cats[mask], sub)
+                    normed.append((table, column, sub, canon, invalid))
+            else:
+                canon, invalid = _normalise_categories(cats, ttype)
+                normed.append((table, column, ttype, canon, invalid))
+        tables: dict[str, pd.DataFrame] = {}
+        for ttype in TRACE_NODE_TYPES:
+            vals = [c[pd.notna(c)] for (_, _, tt, c, _) in normed if tt == ttype]
+            allv = np.concatenate(vals).astype(str) if vals else np.empty(0, dtype=str)
+            self.index[ttype] = pd.Index(np.unique(allv).astype(object), dtype=object, name=ttype)
+            tables[ttype] = pd.DataFrame({"id": pd.Series(np.asarray(self.index[ttype]), dtype=object)})
+        for table, column, ttype, canon, invalid in normed:
+            tab = m.table(table)
+            raw = _codes(tab[column])
+            cat_node = np.full(len(canon), -1, dtype=np.int64)
+            has = pd.notna(canon)
+            cat_node[has] = self.index[ttype].get_indexer(canon[has].astype(str))
+            node = _take(cat_node, raw)
+            n_invalid = int(_take(invalid, raw, False).sum())
+            if n_invalid:
+                self.report.append((table, column, f"invalid {ttype} value kept as cleaned text", n_invalid))
+            in_type = _take(self._in_type(tab[column].cat.categories, ttype, column), raw, False)
+            n_placeholder = int((in_type & (node < 0)).sum())
+            if n_placeholder:
+                self.report.append((table, column, f"{ttype} placeholder or empty after normalisation: ignored",
+                                    n_placeholder))
+            self._uses_from(table, column, ttype, node)
+        return tables
+
+    @staticmethod
+    def _in_type(cats: pd.Index, ttype: str, column: str) -> np.ndarray:
+        if column != "contact":
+            return np.ones(len(cats), dtype=bool)
+        is_mail = pd.Series(np.asarray(cats, dtype=object), dtype=object).str.contains("@", regex=False)
+        is_mail = is_mail.fillna(False).to_numpy(dtype=bool)
+        return is_mail if ttype == "email" else ~is_mail
+
+    def _uses_from(self, table: str, column: str, ttype: str, node: np.ndarray) -> None:
+        m = self.m
+        tab = m.table(table)
+        source = f"{table}.{column}"
+        if table == "bids":
+            groups = [("company", _codes(tab["bidder_id"]), _codes(tab["tender_id"]))]
+        elif table == "payments":
+            groups = [("company", _codes(tab["payee_id"]), np.full(len(tab), -1, dtype=np.int64))]
+        else:  # parties
+            p = _codes(tab["party_id"])
+            ptype, pnode = self.party_type[p], self.party_node[p]
+            groups = [(t, np.where(ptype == ti, pnode, -1), np.full(len(tab), -1, dtype=np.int64))
+                      for ti, t in enumerate(PARTY_NODE_TYPES)]
+        for src_type, src, tender in groups:
+            ok = (node >= 0) & (src >= 0)
+            if not ok.any():
+                continue
+            self.add(src_type, "uses", ttype, pd.DataFrame({
+                "src": src[ok].astype(np.int32),
+                "dst": node[ok].astype(np.int32),
+                "source": source,
+                "tender": tender[ok].astype(np.int32),
+            }))
+
+    # ------------------------------------------------------------ resolution
+    def same_as(self, nodes: dict[str, pd.DataFrame], *, name_threshold: float, address_threshold: float,
+                blocking: Any) -> None:
+        for t in PARTY_NODE_TYPES:
+            frame = nodes[t]
+            if "name" not in frame or frame["name"].isna().all():
+                continue
+            names = frame["name"].astype(object)
+            names = names[names.notna()]
+            pairs = res.match_names(names, threshold=name_threshold, blocking=blocking)
+            if len(pairs):
+                method = np.where(pairs["method"].to_numpy() == "exact", 0, 1)
+                self._add_same_as(t, pairs, method)
+        addr = nodes["address"]["id"]
+        if len(addr) > 1:
+            pairs = res.match_addresses(addr, threshold=address_threshold, blocking=blocking)
+            pairs = pairs[pairs["method"] == "fuzzy"]
+            if len(pairs):
+                self._add_same_as("address", pairs, np.full(len(pairs), 2))
+
+    def _add_same_as(self, t: str, pairs: pd.DataFrame, method: np.ndarray) -> None:
+        self.add(t, "same_as", t, pd.DataFrame({
+            "src": pairs["left"].to_numpy(dtype=np.int32),
+            "dst": pairs["right"].to_numpy(dtype=np.int32),
+            "weight": pairs["similarity"].to_numpy(dtype=np.float64) / 100.0,
+            "method": pd.Categorical.from_codes(method, categories=list(_SAME_AS_METHODS)),
+        }))
+
+    def finish_uses(self) -> None:
+        sources = [f"{t}.{c}" for t, c, _ in TRACE_SOURCES]
+        for key, frame in self.edges.items():
+            if key[1] == "uses":
+                frame["source"] = pd.Categorical(frame["source"].astype(object), categories=sources)
+
+
+def build_graph(
+    market: Market,
+    *,
+    resolve: bool = True,
+    name_threshold: float = 90,
+    address_threshold: float = 90,
+    blocking: Any = "ngram",
+) -> ProcurementGraph:
+    """Build the typed procurement graph of a market.
+
+    Node codes of entity types (buyer, agent, company, expert, person,
+    tender, contract, project) are the Market's integer codes, so
+    ``G.nodes("company").id[i] == market.entities["company"][i]``; parties of
+    the ``parties`` table that appear nowhere else are appended after them
+    (``in_market`` is False). Trace nodes (phone, email, address, ip, mac,
+    doc_fingerprint, account) are the distinct *normalised* values (see
+    :mod:`collusion.graph` normalisers), sorted; exact trace sharing is two
+    parties pointing at one trace node. Relations are listed in
+    :data:`~collusion.graph.EDGE_TYPES`.
+
+    Parameters
+    ----------
+    market : Market
+        A validated market.
+    resolve : bool, default True
+        Add ``same_as`` links: parties of one type whose names are equal or
+        similar after :func:`normalize_name` (methods ``name_exact``,
+        ``name_fuzzy``) and address trace nodes that are similar after
+        :func:`normalize_address` (``address_fuzzy``); ``weight`` is the
+        similarity in [0, 1].
+    name_threshold, address_threshold : float, default 90
+        Minimum rapidfuzz similarity (0-100) for a fuzzy link.
+    blocking : str, callable, None or list, default "ngram"
+        Candidate blocking for fuzzy matching (see :func:`match_names`).
+
+    Returns
+    -------
+    ProcurementGraph
+        ``G.report`` counts the rows that could not be used as given
+        (invalid or placeholder traces, unknown party kinds...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion import Market
+    >>> from collusion.graph import build_graph
+    >>> tenders = pd.DataFrame({"tender_id": ["T1", "T2"], "buyer_id": ["B1", "B1"]})
+    >>> bids = pd.DataFrame({
+    ...     "tender_id": ["T1", "T1", "T2", "T2"], "bidder_id": ["A", "B", "A", "B"],
+    ...     "price": [100.0, 101.0, 90.0, 95.0], "is_winner": [True, False, False, True],
+    ...     "ip": ["10.0.0.1", "010.000.000.001", None, "10.0.0.2"]})
+    >>> G = build_graph(Market.from_frames(tenders=tenders, bids=bids))
+    >>> G.metapath("company", "tender", "company").toarray()
+    array([[2, 2],
+           [2, 2]])
+    >>> G.shared_traces()[["trace_type", "trace", "parties", "n_parties"]]
+      trace_type      trace                          parties  n_parties
+    0         ip   10.0.0.1  [company:A, company:B]          2
+    """
+    from .._market import Market as _Market
+
+    if not isinstance(market, _Market):
+        raise TypeError(f"build_graph needs a collusion.Market, got {type(market).__name__}; "
+                        "use Market.from_frames(...) first")
+    b = _Builder(market)
+    b.link_parties()
+    b.entity_edges()
+    traces = b.trace_nodes_and_uses()
+    nodes = b.node_tables()
+    nodes.update(traces)
+    if resolve:
+        b.same_as(nodes, name_threshold=name_threshold, address_threshold=address_threshold, blocking=blocking)
+    b.finish_uses()
+    report = pd.DataFrame(b.report, columns=list(_REPORT_COLUMNS))
+    report["rows"] = report["rows"].astype(np.int64)
+    G = ProcurementGraph(nodes, b.edges, market=market, report=report)
+    G._add_trace_counts()
+    return G
