@@ -8,10 +8,10 @@ contract, payment, winner or project; nothing loops over contracts in Python.
 Most per-contract aggregates are sums and counts (``np.bincount``), so results
 computed on disjoint sets of contracts add up.
 
-Relations between parties (``parties``/``relations`` tables) live in their own
-``party`` namespace; :func:`party_adjacency` puts them on one node index keyed
-by the id *string*, which is how a company id of the bids table and the same
-company in the relations table are recognised as one firm.
+Ties between parties (declared relations, shared people, entity resolution)
+and the accounts each company uses are read from the procurement graph
+(:func:`graph_ties`, :func:`graph_accounts`), whose entity codes are the
+market's codes.
 """
 
 from __future__ import annotations
@@ -30,19 +30,18 @@ __all__ = [
     "PAYEE_ROLES",
     "builder_signals",
     "change_totals",
-    "company_accounts",
     "company_links",
+    "graph_ties",
     "cost_overrun_chain",
     "disbursement",
     "early_payments",
+    "graph_accounts",
     "group_robust_z",
     "lending_hubs",
     "lookup_pairs",
     "manager_ties",
-    "party_adjacency",
     "payee_roles",
     "payment_shares",
-    "person_company_ties",
     "segment_cumsum",
     "to_days",
 ]
@@ -281,117 +280,88 @@ def early_payments(
     )
 
 
-def party_adjacency(
-    relations: pd.DataFrame | None,
-    parties: pd.DataFrame | None = None,
-    *,
-    kinds: tuple[str, ...] | None = None,
-) -> tuple[sp.csr_matrix, pd.Index]:
-    """Undirected adjacency of declared ties between parties, on their id strings.
+def _symmetric_bool(m: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m, dtype=np.int64)
+    return ((m + m.T) > 0).astype(np.int64).tocsr()
 
-    Edges come from ``relations`` (``src_id``–``dst_id``) and from
-    ``parties.legal_rep`` (company–person). Ids are matched as strings, so a
-    company of the bids table and the same id in the relations table are one
-    node.
+
+def company_links(
+    company_company: sp.spmatrix,
+    person_company: sp.spmatrix,
+    *,
+    same_as: sp.spmatrix | None = None,
+    hops: int = 2,
+) -> sp.csr_matrix:
+    """Company × company ties from declared relations, shared people and entity resolution.
+
+    Two firms are linked when a relation joins them (subsidiary, shareholder,
+    either direction), when entity resolution says they are the same firm
+    (``same_as``), when one person is tied to both (legal representative,
+    shareholder, employee), and — with ``hops=2`` — when they share a related
+    company (two subsidiaries of one parent).
 
     Parameters
     ----------
-    relations : DataFrame or None
-        Canonical relations table.
-    parties : DataFrame, optional
-        Canonical parties table (its ``legal_rep`` column adds edges).
-    kinds : tuple of str, optional
-        Keep only relations of these kinds (case-insensitive); default all.
+    company_company : sparse matrix
+        Company → company relations (graph codes).
+    person_company : sparse matrix
+        Person → company ties (graph codes).
+    same_as : sparse matrix, optional
+        Company ↔ company entity-resolution links.
+    hops : {1, 2}
+        2 adds ties through a shared related company.
 
     Returns
     -------
-    adjacency : scipy.sparse.csr_matrix of bool
-        Symmetric, no self-loops.
-    nodes : pandas.Index
-        Sorted id strings; row *i* of ``adjacency`` is ``nodes[i]``.
+    scipy.sparse.csr_matrix of bool
+        Symmetric, no diagonal.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> rel = pd.DataFrame({"src_id": ["P1", "P1"], "dst_id": ["A", "B"], "kind": ["employee", "legal_rep"]})
-    >>> adj, nodes = party_adjacency(rel)
-    >>> list(nodes), int(adj.nnz)
-    (['A', 'B', 'P1'], 4)
-    """
-    src: list[np.ndarray] = []
-    dst: list[np.ndarray] = []
-    if relations is not None and len(relations):
-        keep = np.ones(len(relations), dtype=bool)
-        if kinds is not None:
-            wanted = {k.lower() for k in kinds}
-            keep = relations["kind"].astype(object).map(lambda k: str(k).lower() in wanted).to_numpy(dtype=bool)
-        src.append(relations["src_id"].astype(object).to_numpy()[keep])
-        dst.append(relations["dst_id"].astype(object).to_numpy()[keep])
-    if parties is not None and len(parties) and "legal_rep" in parties and (kinds is None or "legal_rep" in kinds):
-        rep = parties["legal_rep"].astype(object).to_numpy()
-        has = pd.notna(rep)
-        src.append(parties["party_id"].astype(object).to_numpy()[has])
-        dst.append(rep[has])
-    if not src:
-        return sp.csr_matrix((0, 0), dtype=bool), pd.Index([], dtype=object)
-    s = np.concatenate(src).astype(str)
-    d = np.concatenate(dst).astype(str)
-    nodes, inv = np.unique(np.concatenate([s, d]), return_inverse=True)
-    i, j = inv[: s.size], inv[s.size :]
-    off = i != j
-    n = nodes.size
-    adj = sp.coo_matrix((np.ones(2 * off.sum(), dtype=bool), (np.r_[i[off], j[off]], np.r_[j[off], i[off]])), (n, n))
-    return adj.tocsr().astype(bool), pd.Index(nodes.astype(object), dtype=object)
-
-
-def _project(adj: sp.csr_matrix, nodes: pd.Index, rows: pd.Index, cols: pd.Index) -> sp.csr_matrix:
-    """Sub-matrix of ``adj`` between id sets ``rows`` and ``cols`` (ids absent from ``nodes`` get no ties)."""
-    ri = nodes.get_indexer(pd.Index(rows.astype(str), dtype=object)) if len(nodes) else np.full(len(rows), -1)
-    ci = nodes.get_indexer(pd.Index(cols.astype(str), dtype=object)) if len(nodes) else np.full(len(cols), -1)
-    r_ok, c_ok = np.flatnonzero(ri >= 0), np.flatnonzero(ci >= 0)
-    sel_r = sp.csr_matrix((np.ones(r_ok.size, dtype=bool), (r_ok, ri[r_ok])), shape=(len(rows), len(nodes)))
-    sel_c = sp.csr_matrix((np.ones(c_ok.size, dtype=bool), (ci[c_ok], c_ok)), shape=(len(nodes), len(cols)))
-    return (sel_r @ adj @ sel_c).tocsr().astype(bool) if len(nodes) else sp.csr_matrix((len(rows), len(cols)), dtype=bool)
-
-
-def company_links(adj: sp.csr_matrix, nodes: pd.Index, companies: pd.Index, *, hops: int = 2) -> sp.csr_matrix:
-    """Company × company ties: direct relations, or a shared neighbour when ``hops=2``.
-
-    Two firms with the same legal representative, shareholder or parent are
-    linked through that common neighbour.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> rel = pd.DataFrame({"src_id": ["P1", "P1"], "dst_id": ["A", "B"], "kind": ["legal_rep", "legal_rep"]})
-    >>> adj, nodes = party_adjacency(rel)
-    >>> company_links(adj, nodes, pd.Index(["A", "B", "C"])).toarray().astype(int).tolist()
+    >>> import numpy as np, scipy.sparse as sp
+    >>> cc = sp.csr_matrix((3, 3), dtype=int)
+    >>> pc = sp.csr_matrix(np.array([[1, 1, 0]]))         # one person tied to firms 0 and 1
+    >>> company_links(cc, pc).toarray().astype(int).tolist()
     [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
     """
-    if len(nodes) == 0:
-        return sp.csr_matrix((len(companies), len(companies)), dtype=bool)
-    reach = adj.astype(np.int32)
+    a = _symmetric_bool(company_company)
+    if same_as is not None:
+        a = ((a + _symmetric_bool(same_as)) > 0).astype(np.int64)
+    pc = sp.csr_matrix(person_company, dtype=np.int64)
+    out = a + pc.T @ pc
     if hops >= 2:
-        reach = reach + reach @ reach
-    out = _project(reach.astype(bool).tocsr(), nodes, companies, companies).tolil()
+        out = out + a @ a
+    out = sp.csr_matrix(out > 0).tolil()
     out.setdiag(False)
     out = out.tocsr()
     out.eliminate_zeros()
-    return out
+    return out.astype(bool)
 
 
-def person_company_ties(adj: sp.csr_matrix, nodes: pd.Index, persons: pd.Index, companies: pd.Index) -> sp.csr_matrix:
-    """Person × company direct ties (employee, legal representative, shareholder...).
+def graph_ties(graph: Any) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Company links and person → company ties of a ``ProcurementGraph``, on market codes.
 
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> rel = pd.DataFrame({"src_id": ["P1"], "dst_id": ["B"], "kind": ["employee"]})
-    >>> adj, nodes = party_adjacency(rel)
-    >>> person_company_ties(adj, nodes, pd.Index(["P1", "P2"]), pd.Index(["A", "B"])).toarray().tolist()
-    [[False, True], [False, False]]
+    Reads the ``relations`` (both directions) and ``same_as`` edges of the
+    graph and keeps the rows/columns of entities that are in the market
+    (graph codes of market entities are the market's codes).
+
+    Returns
+    -------
+    links : scipy.sparse.csr_matrix of bool
+        Company × company (:func:`company_links`).
+    person_company : scipy.sparse.csr_matrix of bool
+        Person × company direct ties.
     """
-    return _project(adj, nodes, persons, companies)
+    def adj(rel: str, s: str, d: str) -> sp.csr_matrix:
+        return sp.csr_matrix(graph.adjacency(rel, src_type=s, dst_type=d, binary=True), dtype=np.int64)
+
+    pc = adj("relations", "person", "company") + adj("relations", "company", "person").T
+    cc = adj("relations", "company", "company")
+    same = adj("same_as", "company", "company")
+    links = company_links(cc, pc, same_as=same)
+    m = graph.market
+    n_c, n_p = m.n("company"), m.n("person")
+    return links[:n_c][:, :n_c].tocsr(), sp.csr_matrix(pc[:n_p][:, :n_c] > 0)
 
 
 def lookup_pairs(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -413,59 +383,33 @@ def lookup_pairs(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> n
     return out
 
 
-def company_accounts(
-    owner_companies: list[np.ndarray], owner_accounts: list[Any], query_accounts: Any, n_companies: int
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Which company uses which account, on one normalised account index.
+def graph_accounts(graph: Any) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Accounts used by each company, and the account node of each payment.
 
-    Accounts come from different tables (bid bonds, payees) with their own
-    categories; they are normalised with
-    :func:`collusion.graph.normalize_account` and put on one index.
-
-    Parameters
-    ----------
-    owner_companies : list of int arrays
-        Company codes of each source (e.g. bidders, payees).
-    owner_accounts : list of array-like
-        Account strings (or Categoricals) aligned with ``owner_companies``.
-    query_accounts : array-like
-        Accounts to code on the same index (e.g. payment accounts).
-    n_companies : int
-        Number of companies.
+    Companies use accounts as bid-bond payers (``bids.bond_account``) and as
+    payees (``payments.payee_account``); values are the graph's normalised
+    account nodes, so ``6222-0212`` and ``6222 0212`` are one account.
 
     Returns
     -------
     owners : scipy.sparse.csr_matrix of bool
-        Company × account.
-    query_codes : numpy.ndarray
-        Code of each query account (-1 = missing or never used by a company).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> own, q = company_accounts([np.array([0, 1])], [np.array(["62-22", "99"])], np.array(["6222", "x"]), 2)
-    >>> own.toarray().tolist(), q.tolist()
-    ([[True, False], [False, True]], [0, -1])
+        Company (market codes) × account node.
+    payment_accounts : numpy.ndarray
+        Account node code of each row of ``market.payments`` (-1 = none).
     """
     from ..graph import normalize_account
 
-    def norm(values: Any) -> np.ndarray:
-        out = np.asarray(normalize_account(pd.Series(np.asarray(values, dtype=object))), dtype=object)
-        return np.array([v if isinstance(v, str) else "" for v in out], dtype=object)
-
-    comp = np.concatenate([np.asarray(c, dtype=np.int64) for c in owner_companies]) if owner_companies else np.zeros(0, np.int64)
-    acc = np.concatenate([norm(a) for a in owner_accounts]) if owner_accounts else np.zeros(0, dtype=object)
-    keep = (comp >= 0) & (acc != "")
-    index = pd.Index(np.unique(acc[keep].astype(str)), dtype=object)
-    a_code = index.get_indexer(pd.Index(acc[keep].astype(str), dtype=object))
-    owners = sp.csr_matrix(
-        (np.ones(a_code.size, dtype=bool), (comp[keep], a_code)), shape=(n_companies, len(index))
-    )
-    owners.sum_duplicates()
-    q = norm(query_accounts)
-    q_code = index.get_indexer(pd.Index(q.astype(str), dtype=object)) if len(index) else np.full(q.size, -1)
-    q_code = np.where(q == "", -1, q_code)
-    return owners.astype(bool).tocsr(), q_code.astype(np.int64)
+    m = graph.market
+    owners = sp.csr_matrix(graph.adjacency("uses", src_type="company", dst_type="account", binary=True))
+    owners = sp.csr_matrix(owners[: m.n("company")] > 0)
+    pay = m.payments
+    if pay is None or not len(pay):
+        return owners, np.zeros(0, dtype=np.int64)
+    cat = pay["payee_account"].array
+    canon = np.asarray(normalize_account(pd.Series(np.asarray(cat.categories, dtype=object))), dtype=object)
+    per_cat = np.append(graph.codes("account", np.where(pd.isna(canon), "", canon)), -1)
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    return owners, per_cat[np.where(codes >= 0, codes, per_cat.size - 1)]
 
 
 def payee_roles(
@@ -495,7 +439,7 @@ def payee_roles(
     links : csr_matrix, optional
         Company × company ties (:func:`company_links`).
     owners : csr_matrix, optional
-        Company × account use (:func:`company_accounts`).
+        Company × account use (:func:`graph_accounts`).
 
     Examples
     --------
@@ -659,7 +603,7 @@ def manager_ties(
     winner, builder : array of int
         Company codes per contract.
     ties : csr_matrix
-        Person × company ties (:func:`person_company_ties`).
+        Person × company ties (:func:`graph_ties`).
 
     Returns
     -------
