@@ -1,0 +1,97 @@
+"""Surprisal: putting binary and continuous signals on one additive evidence scale.
+
+A signal that a unit shows is worth ``-log P`` nats, where ``P`` is how often
+an ordinary unit of the same market shows it (or something at least as
+extreme). Rare signals weigh more, common ones (legal subcontracting in a
+market where half the contracts are subcontracted) weigh little, and the
+weights come from the market itself rather than from hand-tuned constants.
+Summing the surprisals of several signals is the naive-Bayes log-likelihood
+ratio of "this unit is a scheme" when the scheme shows each signal almost
+surely; it rewards units where independent pieces of evidence agree.
+
+The same scale gives interpretable thresholds: a score above ``-log(alpha)``
+means the unit's combined evidence is rarer than a 1-in-``1/alpha`` event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["flag_surprisal", "tail_surprisal", "z_surprisal"]
+
+_LOG2 = float(np.log(2.0))
+
+
+def flag_surprisal(flags: np.ndarray, *, within: np.ndarray | None = None) -> np.ndarray:
+    """``-log`` of the market prevalence of a binary signal, for the units that show it.
+
+    The prevalence is smoothed, ``(k + 0.5) / (n + 1)``, so a signal nobody
+    else shows is worth about ``log(2n)`` rather than infinity.
+
+    Parameters
+    ----------
+    flags : array of bool
+        Whether each unit shows the signal.
+    within : array of bool, optional
+        Units that form the reference population (default: all).
+
+    Returns
+    -------
+    numpy.ndarray
+        Surprisal (nats) where ``flags`` is True, 0 elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flag_surprisal(np.array([True] + [False] * 99)).round(2)[:2].tolist()
+    [4.21, 0.0]
+    """
+    f = np.asarray(flags, dtype=bool)
+    ref = f if within is None else f[np.asarray(within, dtype=bool)]
+    p = (ref.sum() + 0.5) / (ref.size + 1.0)
+    return np.where(f, -np.log(p), 0.0)
+
+
+def tail_surprisal(values: np.ndarray, *, reference: np.ndarray | None = None, positive: bool = True) -> np.ndarray:
+    """``-log`` of the empirical upper tail ``P(X >= x)`` of each value.
+
+    Parameters
+    ----------
+    values : array of float
+        Values to score (NaN → 0).
+    reference : array of float, optional
+        Population defining the tail (default: ``values``); NaN ignored.
+    positive : bool
+        Only strictly positive values earn surprisal (a zero excess payment,
+        share or delay is no evidence, however common).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tail_surprisal(np.array([0.0, 0.0, 0.0, 1.0, 5.0])).round(3).tolist()
+    [0.0, 0.0, 0.0, 0.916, 1.609]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    ref = x if reference is None else np.asarray(reference, dtype=np.float64)
+    ref = np.sort(ref[np.isfinite(ref)])
+    out = np.zeros(x.size)
+    ok = np.isfinite(x) & ((x > 0) if positive else True)
+    if ref.size == 0 or not ok.any():
+        return out
+    n_ge = ref.size - np.searchsorted(ref, x[ok], side="left")
+    out[ok] = -np.log(np.maximum(n_ge, 0.5) / ref.size)
+    return out
+
+
+def z_surprisal(z: np.ndarray) -> np.ndarray:
+    """One-sided normal surprisal of a (robust) z-score beyond the median: ``-log(2 · sf(z))``, 0 for z ≤ 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z_surprisal(np.array([-1.0, 0.0, 1.645, np.nan])).round(2).tolist()
+    [0.0, 0.0, 2.3, 0.0]
+    """
+    zz = np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0)
+    return np.maximum(-stats.norm.logsf(np.maximum(zz, 0.0)) - _LOG2, 0.0)
