@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ._base import BaseDetector, check_is_fitted
+from ._winner_builder import WinnerBuilderDetector
 
 __all__ = [
     "BaseDetector",
+    "WinnerBuilderDetector",
     "check_is_fitted",
 ]

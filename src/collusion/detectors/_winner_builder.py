@@ -1,0 +1,320 @@
+"""Analysis 3: winner ↔ actual builder (中标与实际建设方) — licence lending (挂靠)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from .._param_validation import Interval
+from ..features._contracts import (
+    builder_signals,
+    graph_accounts,
+    graph_ties,
+    lending_hubs,
+    lookup_pairs,
+    manager_ties,
+    payee_roles,
+    payment_shares,
+)
+from ..features._surprisal import flag_surprisal
+from ..results import evidence
+from ._base import BaseDetector
+
+__all__ = ["WinnerBuilderDetector"]
+
+#: Cap on the hub term (nats): one extreme hub must not drown every other signal.
+_HUB_CAP = 30.0
+
+
+class WinnerBuilderDetector(BaseDetector):
+    """Contracts built by someone other than the winner, and the (winner, builder) pairs behind them.
+
+    Licence lending (挂靠): a qualified firm wins the tender and lends its
+    name; another firm — often one that lost the same tender — builds and
+    collects the money. Signals per contract:
+
+    * ``builder_differs`` — the firm building on site is not the winner;
+    * ``builder_lost`` — that firm bid in the same tender and lost;
+    * ``share_builder`` — share of the paid amount that went to the builder
+      (or to parties tied to it) instead of the winner;
+    * ``pm_tied_builder`` / ``pm_elsewhere`` — the project manager is tied
+      (employee, legal representative, shareholder) to the builder, or to some
+      firm other than the winner;
+    * ``hub_surprisal`` — the winner lends to more distinct builders than its
+      number of contracts predicts at the market's lending rate (Poisson tail).
+
+    Each binary signal is worth its market surprisal ``-log(prevalence)``
+    (:func:`~collusion.features._surprisal.flag_surprisal`), the payment share
+    scales its flag, and the contract score is their sum — the naive-Bayes
+    log-likelihood ratio of lending. A (winner, builder) pair sums the scores
+    of its contracts (repeated lending accumulates) with the hub term counted
+    once.
+
+    Parameters
+    ----------
+    alpha : float
+        Default flagging level: a unit is flagged when its score exceeds
+        ``-log(alpha)``, i.e. its combined evidence is rarer than a
+        1-in-``1/alpha`` event in this market. Ignored when ``contamination``
+        is set.
+    contamination, fence_k, max_evidence
+        See :class:`~collusion.detectors.BaseDetector`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion import Market
+    >>> from collusion.detectors import WinnerBuilderDetector
+    >>> tenders = pd.DataFrame({"tender_id": ["T1", "T2", "T3"], "buyer_id": "B"})
+    >>> bids = pd.DataFrame({"tender_id": ["T1", "T1", "T2", "T3"], "bidder_id": ["A", "X", "A", "C"],
+    ...                      "price": [90.0, 95.0, 80.0, 70.0], "is_winner": [True, False, True, True]})
+    >>> contracts = pd.DataFrame({"contract_id": ["K1", "K2", "K3"], "tender_id": ["T1", "T2", "T3"],
+    ...                           "winner_id": ["A", "A", "C"], "amount": [90.0, 80.0, 70.0],
+    ...                           "builder_id": ["X", "A", "C"]})
+    >>> m = Market.from_frames(tenders=tenders, bids=bids, contracts=contracts)
+    >>> det = WinnerBuilderDetector().fit(m)
+    >>> top = det.results_.query("unit == 'contract'").iloc[0]
+    >>> str(top["entity_id"]), int(top["rank"])
+    ('K1', 1)
+    >>> det.results_.query("unit == 'pair'")[["entity_id", "other_id"]].values.tolist()
+    [['A', 'X']]
+    """
+
+    name: ClassVar[str] = "winner_builder"
+    analysis: ClassVar[int] = 3
+    unit: ClassVar[str] = "contract"
+    entity_type: ClassVar[str] = "contract"
+    other_type: ClassVar[str | None] = None
+    required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "contracts")
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "alpha": [Interval(0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 1e-3,
+        contamination: float | None = None,
+        fence_k: float = 1.5,
+        max_evidence: int = 100,
+    ) -> None:
+        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        self.alpha = alpha
+
+    # ------------------------------------------------------------ features
+    def _features(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        c = m.contracts
+        n_c, n_co = len(c), m.n("company")
+        tender = m.codes("contracts", "tender_id")
+        winner = m.codes("contracts", "winner_id")
+        builder = m.codes("contracts", "builder_id")
+        f = builder_signals(
+            tender, winner, builder,
+            m.codes("bids", "tender_id"), m.codes("bids", "bidder_id"), m.bids["is_winner"].to_numpy(dtype=bool),
+            n_co,
+        )
+        f.insert(0, "contract", np.arange(n_c))
+        f["tender"], f["winner"], f["builder"] = tender, winner, builder
+        links, person_company = graph_ties(graph)
+        f["builder_linked"] = f["builder_differs"].to_numpy() & lookup_pairs(links, winner, builder)
+
+        # Money: share of the paid amount that reached the builder (or its ties) rather than the winner.
+        share_b = np.zeros(n_c)
+        paid = np.zeros(n_c)
+        if m.has("payments"):
+            p = m.payments
+            pc = m.codes("payments", "contract_id")
+            owners, accounts = graph_accounts(graph)
+            role = payee_roles(m.codes("payments", "payee_id"), accounts, winner[pc], builder[pc],
+                               links=None, owners=owners)
+            # Only builders other than the winner count: a payee equal to the winner is role 0 already.
+            shares = payment_shares(pc, p["amount"].to_numpy(dtype=np.float64), role, n_c)
+            share_b = np.where(f["builder_differs"], shares["share_builder"].to_numpy(), 0.0)
+            paid = shares[[col for col in shares if col.startswith("paid_")]].sum(axis=1).to_numpy()
+        f["share_builder"], f["paid"] = share_b, paid
+
+        pm = manager_ties(m.codes("contracts", "project_manager_id"), winner, builder, person_company)
+        f = pd.concat([f, pm], axis=1)
+        f["pm"] = m.codes("contracts", "project_manager_id")
+
+        hubs = lending_hubs(winner, builder, n_co)
+        wk = np.maximum(winner, 0)
+        f["winner_contracts"] = hubs["n_contracts"].to_numpy()[wk]
+        f["winner_builders"] = hubs["n_builders"].to_numpy()[wk]
+        f["winner_expected"] = hubs["expected"].to_numpy()[wk]
+        hub_p = hubs["p_value"].to_numpy()[wk]
+        differs = f["builder_differs"].to_numpy()
+        f["hub_surprisal"] = np.where(differs, np.minimum(-np.log(np.maximum(hub_p, 1e-300)), _HUB_CAP), 0.0)
+        return f
+
+    def _score(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        f = self._features(graph)
+        differs = f["builder_differs"].to_numpy()
+        s_diff = flag_surprisal(differs)
+        s_lost = flag_surprisal(f["builder_lost"].to_numpy())
+        paid_b = f["share_builder"].to_numpy() > 0
+        s_pay = flag_surprisal(paid_b) * f["share_builder"].to_numpy()
+        s_pm_b = flag_surprisal(f["pm_tied_builder"].to_numpy())
+        s_pm_e = flag_surprisal(f["pm_elsewhere"].to_numpy())
+        # The PM tied to the builder implies "elsewhere": count the stronger of the two, once.
+        s_pm = np.maximum(s_pm_b, s_pm_e)
+        base = s_diff + s_lost + s_pay + s_pm
+        f["score"] = base + f["hub_surprisal"].to_numpy()
+
+        cid = m.ids("contract", f["contract"].to_numpy())
+        w_ids = _ids(m, "company", f["winner"].to_numpy())
+        b_ids = _ids(m, "company", f["builder"].to_numpy())
+        t_ids = _ids(m, "tender", f["tender"].to_numpy())
+        contracts = f.assign(
+            unit="contract",
+            entity_type="contract",
+            entity_id=cid,
+            other_type=None,
+            other_id=None,
+            members=[
+                [f"contract:{k}", f"company:{w}"] + ([f"company:{b}"] if d else [])
+                for k, w, b, d in zip(cid, w_ids, b_ids, differs)
+            ],
+            tender_ids=[[t] for t in t_ids],
+        )
+
+        # Pairs: every (winner, builder) with builder != winner; contract evidence adds up.
+        sel = np.flatnonzero(differs)
+        if sel.size:
+            pf = pd.DataFrame(
+                {
+                    "winner": f["winner"].to_numpy()[sel],
+                    "builder": f["builder"].to_numpy()[sel],
+                    "base": base[sel],
+                    "hub": f["hub_surprisal"].to_numpy()[sel],
+                    "lost": f["builder_lost"].to_numpy()[sel],
+                    "pm_b": f["pm_tied_builder"].to_numpy()[sel],
+                    "share": f["share_builder"].to_numpy()[sel],
+                    "tender": t_ids[sel],
+                    "contract": cid[sel],
+                }
+            )
+            g = pf.groupby(["winner", "builder"], sort=True)
+            pairs = g.agg(
+                n_contracts=("base", "size"),
+                base=("base", "sum"),
+                hub_surprisal=("hub", "max"),
+                n_lost=("lost", "sum"),
+                n_pm_builder=("pm_b", "sum"),
+                share_builder=("share", "mean"),
+                tender_ids=("tender", lambda s: sorted(s)),
+                contract_ids=("contract", lambda s: sorted(s)),
+            ).reset_index()
+            pairs["score"] = pairs["base"] + pairs["hub_surprisal"]
+            wi = _ids(m, "company", pairs["winner"].to_numpy())
+            bi = _ids(m, "company", pairs["builder"].to_numpy())
+            pairs = pairs.assign(
+                unit="pair",
+                entity_type="company",
+                entity_id=wi,
+                other_type="company",
+                other_id=bi,
+                members=[[f"company:{a}", f"company:{b}"] for a, b in zip(wi, bi)],
+            ).drop(columns=["base"])
+            out = pd.concat([contracts, pairs], ignore_index=True)
+        else:
+            out = contracts
+        return out
+
+    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
+        """Flag evidence rarer than a 1-in-``1/alpha`` event (see the class docstring)."""
+        return float(-np.log(self.alpha))
+
+    # ------------------------------------------------------------ evidence
+    def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        m = graph.market
+        out: list[list[dict[str, Any]]] = []
+        market_lending = float(np.mean(self._lending_share(m)))
+        for row in units.itertuples(index=False):
+            if row.unit == "pair":
+                out.append(self._pair_evidence(row, market_lending))
+            else:
+                out.append(self._contract_evidence(m, row, market_lending))
+        return out
+
+    @staticmethod
+    def _lending_share(m: Any) -> np.ndarray:
+        w, b = m.codes("contracts", "winner_id"), m.codes("contracts", "builder_id")
+        return (b >= 0) & (b != w)
+
+    @staticmethod
+    def _contract_evidence(m: Any, row: Any, market_lending: float) -> list[dict[str, Any]]:
+        k = f"contract:{row.entity_id}"
+        t = f"tender:{row.tender_ids[0]}"
+        w = f"company:{_ids(m, 'company', np.array([row.winner]))[0]}"
+        recs: list[dict[str, Any]] = []
+        if not row.builder_differs:
+            detail = "the winner builds the contract itself" if row.builder_known else "no builder recorded"
+            recs.append(evidence("builder_differs", 0.0, market_lending, detail=detail, path=[w, "signs", k]))
+            return recs
+        b = f"company:{_ids(m, 'company', np.array([row.builder]))[0]}"
+        recs.append(evidence("builder_differs", 1.0, market_lending,
+                             detail=f"{b} builds a contract that {w} won",
+                             path=[w, "signs", k, "builds", b]))
+        if row.builder_lost:
+            recs.append(evidence("builder_lost", 1.0, None, detail=f"{b} bid in {t} and lost to {w}",
+                                 path=[b, "bids", t, "awarded", k]))
+        if row.share_builder > 0:
+            recs.append(evidence("share_paid_to_builder", row.share_builder, 0.0,
+                                 detail=f"{row.share_builder:.0%} of the {row.paid:,.0f} paid went to {b}",
+                                 path=[k, "paid", b]))
+        if row.pm_tied_builder or row.pm_elsewhere:
+            p = f"person:{_ids(m, 'person', np.array([row.pm]))[0]}"
+            where = b if row.pm_tied_builder else "another firm"
+            recs.append(evidence("project_manager_elsewhere", 1.0, 0.0,
+                                 detail=f"the project manager {p} is tied to {where}, not to {w}",
+                                 path=[p, "relations", b, "builds", k] if row.pm_tied_builder else [p, "manages", k]))
+        if row.winner_builders > 1:
+            recs.append(evidence("winner_lends_to_builders", float(row.winner_builders), float(row.winner_expected),
+                                 detail=f"{w} has {row.winner_builders} different builders on "
+                                        f"{row.winner_contracts} contracts",
+                                 path=[w, "signs", k, "builds", b]))
+        return recs
+
+    @staticmethod
+    def _pair_evidence(row: Any, market_lending: float) -> list[dict[str, Any]]:
+        w, b = f"company:{row.entity_id}", f"company:{row.other_id}"
+        recs = [
+            evidence("contracts_built_for_winner", float(row.n_contracts), None,
+                     detail=f"{b} builds {row.n_contracts} contract(s) won by {w}: {', '.join(row.contract_ids[:10])}",
+                     path=[w, "signs", f"contract:{row.contract_ids[0]}", "builds", b]),
+        ]
+        if row.n_lost:
+            recs.append(evidence("builder_lost_same_tender", float(row.n_lost), None,
+                                 detail=f"{b} bid and lost in {row.n_lost} of those tenders",
+                                 path=[b, "bids", f"tender:{row.tender_ids[0]}"]))
+        if row.share_builder > 0:
+            recs.append(evidence("share_paid_to_builder", float(row.share_builder), 0.0,
+                                 detail=f"on average {row.share_builder:.0%} of the payments went to {b}",
+                                 path=[f"contract:{row.contract_ids[0]}", "paid", b]))
+        if row.n_pm_builder:
+            recs.append(evidence("project_manager_of_builder", float(row.n_pm_builder), 0.0,
+                                 detail=f"on {row.n_pm_builder} contract(s) the project manager is tied to {b}",
+                                 path=[b, "builds", f"contract:{row.contract_ids[0]}"]))
+        if row.hub_surprisal > 0:
+            recs.append(evidence("winner_lending_hub", float(row.hub_surprisal), float(-np.log(0.5)),
+                                 detail=f"{w} lends to more builders than its contracts predict "
+                                        f"(market lending share {market_lending:.1%})",
+                                 path=[w, "signs", f"contract:{row.contract_ids[0]}"]))
+        return recs
+
+
+def _ids(m: Any, kind: str, codes: np.ndarray) -> np.ndarray:
+    """Id strings of codes, ``None`` for -1."""
+    codes = np.asarray(codes, dtype=np.int64)
+    ids = m.entities[kind].to_numpy(dtype=object)
+    out = np.empty(codes.size, dtype=object)
+    ok = codes >= 0
+    out[ok] = ids[codes[ok]]
+    return out
