@@ -78,7 +78,8 @@ class ProcurementGraph:
         unknown = sorted(set(nodes) - set(NODE_TYPES))
         if unknown:
             raise ValueError(f"unknown node types {unknown}")
-        self._nodes = {t: nodes.get(t, pd.DataFrame({"id": pd.Series([], dtype=object)})) for t in NODE_TYPES}
+        self._nodes = {t: nodes[t] if t in nodes else pd.DataFrame({"id": pd.Series([], dtype=object)})
+                       for t in NODE_TYPES}
         for key in edges:
             s, r, d = key
             if r not in EDGE_TYPES or s not in EDGE_TYPES[r].src or d not in EDGE_TYPES[r].dst:

@@ -200,7 +200,9 @@ def _handle_invalid(values: pd.Series, canon: np.ndarray, invalid: np.ndarray, e
         if errors == "raise":
             bad = values[invalid].tolist()
             raise ValueError(f"{int(invalid.sum())} invalid {what} value(s), e.g. {bad[:5]}")
-        canon[invalid] = None if errors == "coerce" else values[invalid].to_numpy(dtype=object)
+        if errors == "coerce":
+            canon[invalid] = None
+    # errors="keep": the kernel already put the cleaned text there.
     return canon
 
 
@@ -246,9 +248,9 @@ def _email_kernel(
     plus_tag: frozenset[str] = PLUS_TAG_DOMAINS,
 ) -> np.ndarray:
     s = s.str.casefold().str.replace(r"^mailto:", "", regex=True).str.strip("<> ")
-    parts = s.str.rpartition("@")
-    local, at, domain = parts[0], parts[1], parts[2].str.rstrip(".")
-    valid = ((at == "@") & (local.str.len() > 0) & (domain.str.len() > 0)).fillna(False).to_numpy(dtype=bool)
+    parts = s.str.extract(r"^(.+)@([^@]+?)\.?$")  # always two columns, NaN when no match
+    local, domain = parts[0], parts[1]
+    valid = local.notna().to_numpy() & domain.notna().to_numpy()
     domain = domain.replace(_DOMAIN_ALIASES)
     tag = domain.isin(plus_tag).to_numpy() & valid
     local = local.where(~tag, local.str.split("+", n=1).str[0])
@@ -498,8 +500,7 @@ def normalize_mac(values: Any, *, errors: str = "keep") -> Any:
 
     def kernel(s: pd.Series) -> np.ndarray:
         canon, invalid = _mac_kernel(s)
-        cleaned = s.str.lower().str.replace(r"[\s:\-.]", "", regex=True)
-        return _handle_invalid(cleaned, canon, invalid, errors, "MAC")
+        return _handle_invalid(s, canon, invalid, errors, "MAC")
 
     return _apply(values, kernel)
 
