@@ -95,7 +95,6 @@ from ._segments import (
     segment_count,
     segment_ids,
     segment_max,
-    segment_min,
     segment_nth,
     segment_rank,
     segment_sum,
@@ -199,7 +198,8 @@ def _sorted_screens(
     n = segment_count(offsets)
     nf = n.astype(np.float64)
     ids = segment_ids(offsets)
-    rank = segment_rank(offsets)
+    rank = segment_rank(offsets, ids=ids)
+    first_rows = offsets[:-1][n > 0]
 
     b1 = segment_nth(x, offsets, 0)
     b2 = segment_nth(x, offsets, 1)
@@ -207,13 +207,19 @@ def _sorted_screens(
     const = bn == b1  # all bids equal (False for empty tenders: NaN compares False)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        # Two-pass central sums (see segment_var for why not one-pass).
-        mean = segment_sum(x, offsets, ids=ids) / nf
-        d = x - mean[ids]
-        d2 = d * d
-        m2 = segment_sum(d2, offsets, ids=ids)
-        m3 = segment_sum(d2 * d, offsets, ids=ids)
-        m4 = segment_sum(d2 * d2, offsets, ids=ids)
+        # Two-pass central sums (see segment_var for why not one-pass). Row-level
+        # work reuses three buffers: allocating fresh 8-byte-per-bid temporaries
+        # costs as much as the arithmetic at millions of bids.
+        total = segment_sum(x, offsets, ids=ids)
+        mean = total / nf
+        d = np.take(mean, ids)
+        np.subtract(x, d, out=d)
+        t = d * d
+        m2 = segment_sum(t, offsets, ids=ids)
+        u = t * d
+        m3 = segment_sum(u, offsets, ids=ids)
+        np.multiply(t, t, out=u)
+        m4 = segment_sum(u, offsets, ids=ids)
 
         cv = np.where(n >= 2, np.sqrt(m2 / (nf - 1.0)) / mean, np.nan)
         cv[const & (n >= 2)] = 0.0
@@ -221,24 +227,31 @@ def _sorted_screens(
         diffp = np.where(n >= 2, (b2 - b1) / b1, np.nan)
         gap = b2 - b1
 
-        # Standard deviation of the set of bids rd divides by.
+        # Standard deviation of the set of bids rd divides by (two-pass too:
+        # cover bids packed far above b1 are exactly where precision matters).
         if convention == "imhof":
-            member = rank >= 1  # losing bids b2..bn
+            # losing bids b2..bn: drop the first row of every tender
+            mu_l = (total - b1) / (nf - 1.0)
+            np.take(mu_l, ids, out=d)
+            np.subtract(x, d, out=d)
+            d[first_rows] = 0.0
+            np.multiply(d, d, out=t)
+            s_set = np.sqrt(segment_sum(t, offsets, ids=ids) / (nf - 2.0))
+            rd = np.where((n >= 3) & (bn > b2), gap / s_set, np.nan)
         else:
             # García Rodríguez et al. (2022): bids strictly below the maximum,
             # all bids when fewer than two remain (reproduces n = 2 -> sqrt(2)).
             member = x < bn[ids]
             few = segment_sum(member.astype(np.float64), offsets, ids=ids) < 2
             member |= few[ids]
-        w = member.astype(np.float64)
-        k = segment_sum(w, offsets, ids=ids)
-        mu_s = segment_sum(x * w, offsets, ids=ids) / k
-        ds = (x - mu_s[ids]) * w
-        s_set = np.sqrt(segment_sum(ds * ds, offsets, ids=ids) / (k - 1.0))
-        # Exactly constant set -> NaN (rounding would otherwise give a tiny s).
-        set_lo = segment_min(np.where(member, x, np.inf), offsets)
-        set_hi = segment_max(np.where(member, x, -np.inf), offsets)
-        rd = np.where((k >= 2) & (set_hi > set_lo) & (n >= (3 if convention == "imhof" else 2)), gap / s_set, np.nan)
+            w = member.astype(np.float64)
+            k = segment_sum(w, offsets, ids=ids)
+            mu_s = segment_sum(x * w, offsets, ids=ids) / k
+            ds = (x - mu_s[ids]) * w
+            s_set = np.sqrt(segment_sum(ds * ds, offsets, ids=ids) / (k - 1.0))
+            # Exactly constant set -> NaN (rounding would otherwise give a tiny s).
+            set_hi = segment_max(np.where(member, x, -np.inf), offsets)
+            rd = np.where((k >= 2) & (set_hi > b1) & (n >= 2), gap / s_set, np.nan)
 
         rng = bn - b1
         rdnor = np.where((n >= 2) & (rng > 0), gap * (nf - 1.0) / rng, np.nan)
@@ -259,10 +272,15 @@ def _sorted_screens(
         )
 
         # KS distance to U[b1, bn]: D = max_i max(i/n - F(b_i), F(b_i) - (i-1)/n).
-        f = (x - b1[ids]) / rng[ids]
-        i1 = (rank + 1).astype(np.float64)
-        nn = nf[ids]
-        dist = np.maximum(i1 / nn - f, f - (i1 - 1.0) / nn)
+        f = np.take(b1, ids, out=d)
+        np.subtract(x, f, out=f)
+        np.multiply(f, np.take(1.0 / rng, ids, out=t), out=f)  # F(b_i)
+        step = np.take(1.0 / nf, ids, out=t)  # 1 / n
+        upper = np.multiply(rank + 1, step, out=u)  # i / n, i the 1-based rank
+        g = np.subtract(f, upper, out=f)  # F - i/n
+        np.add(g, step, out=step)  # F - (i-1)/n
+        np.negative(g, out=g)  # i/n - F
+        dist = np.maximum(g, step, out=g)
         kstest = np.where((n >= 2) & varying, segment_max(dist, offsets), np.nan)
 
     out = {

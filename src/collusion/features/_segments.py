@@ -58,7 +58,6 @@ def _as_codes(codes: np.ndarray, n_groups: int | None) -> tuple[np.ndarray, int]
         raise ValueError(f"group codes must be one-dimensional, got shape {codes.shape}")
     if codes.size and not np.issubdtype(codes.dtype, np.integer):
         raise TypeError(f"group codes must be integers, got dtype {codes.dtype}")
-    codes = codes.astype(np.int64, copy=False)
     lo = int(codes.min()) if codes.size else 0
     hi = int(codes.max()) if codes.size else -1
     if lo < 0:
@@ -95,7 +94,9 @@ def offsets_from_sorted(sorted_codes: np.ndarray, n_groups: int | None = None) -
     if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
         row = int(np.flatnonzero(codes[1:] < codes[:-1])[0]) + 1
         raise ValueError(f"group codes are not sorted (row {row} goes back); use assume_sorted=False")
-    return np.searchsorted(codes, np.arange(n_groups + 1), side="left").astype(np.int64)
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes, minlength=n_groups), out=offsets[1:])
+    return offsets
 
 
 def counting_sort(codes: np.ndarray, n_groups: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -209,11 +210,12 @@ def segment_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
 
 
-def segment_rank(offsets: np.ndarray) -> np.ndarray:
+def segment_rank(offsets: np.ndarray, *, ids: np.ndarray | None = None) -> np.ndarray:
     """0-based position of every row inside its segment.
 
     With rows sorted by value inside segments this is the ascending rank
-    (ties broken by row order).
+    (ties broken by row order). ``ids`` (from :func:`segment_ids`) may be
+    passed to reuse it.
 
     Examples
     --------
@@ -222,7 +224,9 @@ def segment_rank(offsets: np.ndarray) -> np.ndarray:
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     n = int(offsets[-1]) if offsets.size else 0
-    return np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], segment_count(offsets))
+    if ids is None:
+        return np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], segment_count(offsets))
+    return np.arange(n, dtype=np.int64) - offsets[ids]
 
 
 def segment_broadcast(per_segment: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -119,7 +119,29 @@ def read_cartel_csv(path: str | Path, *, market_name: str | None = None) -> tupl
     Raises
     ------
     ValueError
-        When ``Tender`` or ``Bid_value`` is missing, or labels vary within a tender.
+        When ``Tender`` or ``Bid_value`` is missing, or per-tender columns vary within a tender.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from collusion.io import read_cartel_csv, tender_labels
+    >>> raw = pd.DataFrame({"Tender": [1, 1, 2, 2], "Competitors": [7, 8, 7, 9],
+    ...                     "Bid_value": [100.0, 104.0, 50.0, 55.0], "Winner": [1, 0, 0, 1],
+    ...                     "Collusive_competitor": [1, 1, 0, 0],
+    ...                     "Collusive_competitor_original": [1, 1, 0, 0]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "DB_Collusion_Brazil_processed.csv"
+    ...     raw.to_csv(path, index=False)
+    ...     market, labels = read_cartel_csv(path)
+    >>> market
+    Market(tenders=2, bids=4, companies=3)
+    >>> tender_labels(labels)[["collusive", "n_bids", "n_collusive_bids"]]
+               collusive  n_bids  n_collusive_bids
+    tender_id
+    1               True       2                 2
+    2              False       2                 0
     """
     path = Path(path)
     raw = pd.read_csv(path)
