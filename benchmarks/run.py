@@ -1,0 +1,834 @@
+"""Benchmark: detection quality and speed on synthetic markets, against naive references.
+
+Usage::
+
+    python benchmarks/run.py --sizes 10k,100k,1M [--naive-max 100k] [--out benchmarks/out]
+
+For every market size (number of tenders) a fresh Python process
+
+1. generates a market with planted schemes (``collusion.datasets.make_market``);
+2. times each stage separately, with the peak resident memory (RSS high-water
+   mark) of the process during the stage: generation, validation
+   (``Market.from_frames`` on the generated frames), the whole seven-analysis
+   ``screen``, graph build, each feature family (price screens, subset screens,
+   price regularity, co-bidding pairs, the co-bidding projection, communities),
+   each detector on its own, and one pass reading the bid columns (the
+   memory-bandwidth floor);
+3. scores every detector against the planted truth (average precision,
+   precision@k, recall at the default threshold) with
+   ``collusion.datasets._evaluate.evaluate``;
+4. runs the naive references of ``benchmarks/naive.py`` on the same market,
+   checks that they give the same numbers as the library (screens to 1e-9,
+   co-bid counts exactly, communities by modularity) and reports the speed-up
+   per stage. Above ``--naive-max`` tenders the naive references run on the
+   first ``--naive-sample`` tenders only and their cost is extrapolated per bid
+   (flagged ``extrapolated`` in every table).
+
+The parent process collects the workers' JSON and writes, in ``--out``:
+``stages.csv`` (one row per size × stage × implementation), ``quality.csv``,
+``comparison.csv``, ``scaling.csv`` (log–log slope of time against bids per
+stage), ``results.json`` (everything plus the machine), ``tables.md`` and
+``scaling.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+STAGE_COLUMNS = (
+    "size", "n_tenders", "n_bids", "stage", "family", "impl", "seconds", "ns_per_bid",
+    "peak_rss_mb", "rss_start_mb", "peak_delta_mb", "repeats", "sample_tenders", "sample_bids",
+    "extrapolated", "status",
+)
+COMPARISON_COLUMNS = (
+    "size", "n_bids", "stage", "fast_s", "naive_s", "speedup", "fast_ns_per_bid", "naive_ns_per_bid",
+    "naive_extrapolated", "sample_tenders", "agree", "check",
+)
+#: Stages that the naive references and the library both do; their sum is "end to end".
+COMPARED_STAGES = ("screens", "cobid_pairs", "graph", "cobid_network", "communities")
+#: Fast stages under this many seconds are repeated (up to 5 runs) and the minimum kept.
+_REPEAT_BELOW_S = 0.25
+#: Tenders of the warm-up market run (untimed) before each measured size.
+_WARMUP_TENDERS = 300
+
+
+# ------------------------------------------------------------------------ sizes
+def parse_size(text: str) -> int:
+    """``"10k"`` → 10000, ``"1M"`` → 1000000, ``"2500"`` → 2500."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"cannot read market size {text!r} (examples: 500, 10k, 1M)")
+    mult = {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2).lower()]
+    return int(round(float(m.group(1)) * mult))
+
+
+def size_label(n: int) -> str:
+    """Inverse of :func:`parse_size` for round numbers."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+# ----------------------------------------------------------------------- memory
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            m = re.search(rf"^{field}:\s+(\d+) kB", fh.read(), re.M)
+        return int(m.group(1)) / 1024.0 if m else None
+    except OSError:
+        return None
+
+
+def _rss_mb() -> float:
+    rss = _status_mb("VmRSS")
+    if rss is not None:
+        return rss
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _can_reset_hwm() -> bool:
+    """Linux lets a process reset its RSS high-water mark (``echo 5 > clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return _status_mb("VmHWM") is not None
+    except OSError:
+        return False
+
+
+class PeakRSS:
+    """Peak RSS (MB) of this process while the block runs.
+
+    On Linux the kernel's high-water mark ``VmHWM`` is reset at entry, so the
+    peak is exact; elsewhere a thread samples RSS every 5 ms (psutil).
+    """
+
+    _exact = _can_reset_hwm()
+
+    def __enter__(self) -> PeakRSS:
+        self.start = _rss_mb()
+        self.peak = self.start
+        if self._exact:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+                fh.write("5")
+        else:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._exact:
+            self.peak = max(self.start, _status_mb("VmHWM") or 0.0)
+        else:
+            self._stop.set()
+            self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
+# ----------------------------------------------------------------------- worker
+class Worker:
+    """Runs every stage of one market size and collects tidy records."""
+
+    def __init__(self, n_tenders: int, *, seed: int, naive: str, naive_sample: int, verbose: bool) -> None:
+        self.n = n_tenders
+        self.seed = seed
+        self.naive = naive  # "full", "sample" or "off"
+        self.naive_sample = naive_sample
+        self.verbose = verbose
+        self.n_bids = 0
+        self.stages: list[dict[str, Any]] = []
+        self.quality: list[dict[str, Any]] = []
+        self.comparison: list[dict[str, Any]] = []
+        self.checks: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.max_rss_mb = 0.0
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(f"[{size_label(self.n)}] {msg}", file=sys.stderr, flush=True)
+
+    def stage(
+        self,
+        name: str,
+        family: str,
+        fn: Callable[[], Any],
+        *,
+        impl: str = "fast",
+        repeat: bool = False,
+        bids: int | None = None,
+        sample_tenders: int | None = None,
+    ) -> Any:
+        """Time ``fn`` once under :class:`PeakRSS`; failures are recorded, not raised."""
+        gc.collect()
+        self.log(f"{impl:5s} {name} ...")
+        status, result = "ok", None
+        times: list[float] = []
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            try:
+                result = fn()
+            except Exception as err:  # a stage that is not there yet must not stop the others
+                status = f"error: {type(err).__name__}: {err}"[:500]
+                self.log(traceback.format_exc())
+            times.append(time.perf_counter() - t0)
+        if status == "ok" and repeat:
+            while len(times) < 5 and sum(times) < 1.0 and min(times) < _REPEAT_BELOW_S:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        seconds = min(times)
+        nb = self.n_bids if bids is None else bids
+        self.max_rss_mb = max(self.max_rss_mb, mem.peak)
+        self.stages.append(
+            {
+                "size": self.n,
+                "n_tenders": self.n,
+                "n_bids": self.n_bids,
+                "stage": name,
+                "family": family,
+                "impl": impl,
+                "seconds": seconds if status == "ok" else float("nan"),
+                "ns_per_bid": seconds / nb * 1e9 if status == "ok" and nb else float("nan"),
+                "peak_rss_mb": round(mem.peak, 1),
+                "rss_start_mb": round(mem.start, 1),
+                "peak_delta_mb": round(mem.peak - mem.start, 1),
+                "repeats": len(times),
+                "sample_tenders": sample_tenders if sample_tenders is not None else self.n,
+                "sample_bids": nb,
+                "extrapolated": False,
+                "status": status,
+            }
+        )
+        self.log(f"{impl:5s} {name}: {seconds:.3f} s, peak {mem.peak:.0f} MB ({status})")
+        return result
+
+    def seconds(self, name: str, impl: str = "fast") -> float:
+        for rec in self.stages:
+            if rec["stage"] == name and rec["impl"] == impl:
+                return rec["seconds"]
+        return float("nan")
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        from collusion import Market
+        from collusion.datasets import generate_frames
+
+        # make_market = generate_frames (unvalidated canonical frames) + Market.from_frames:
+        # the two halves are timed as two stages.
+        gen = self.stage("generate", "data", lambda: generate_frames(self.n, seed=self.seed), bids=1)
+        if gen is None:
+            return self.output()
+        frames, truth = gen
+        self.n_bids = len(frames["bids"])
+        self.stages[-1].update(n_bids=self.n_bids, sample_bids=self.n_bids,
+                               ns_per_bid=self.stages[-1]["seconds"] / max(self.n_bids, 1) * 1e9)
+        market = self.stage("validate", "data", lambda: Market.from_frames(**frames))
+        del frames, gen
+        if market is None:
+            return self.output()
+        self.extra["tables"] = {name: len(t) for name, t in market.items()}
+        self.extra["entities"] = {k: int(len(v)) for k, v in market.entities.items()}
+
+        tc = market.codes("bids", "tender_id")
+        bc = market.codes("bids", "bidder_id")
+        prices = market.bids["price"].to_numpy(dtype=np.float64)
+        winner = market.bids["is_winner"].to_numpy(dtype=bool)
+        nt, nc = market.n("tender"), market.n("company")
+
+        # The memory-bandwidth floor: one pass reading the two bid columns.
+        self.stage("read_columns", "floor", lambda: float(prices.sum()) + float(tc.sum()), repeat=True)
+
+        detectors = _detectors()
+        self.extra["detectors"] = [d.name for d in detectors]
+        screening = self.stage("screen", "screen", lambda: _screen(market, detectors))
+        if screening is not None:
+            self.extra["screen_timings"] = {k: float(v) for k, v in screening.timings.items()}
+            self.extra["findings"] = screening.results.groupby(["detector", "unit"]).agg(
+                units=("score", "size"), flagged=("flagged", "sum")).reset_index().to_dict("records")
+            quality = self.stage("evaluate", "screen", lambda: _evaluate(screening, truth))
+            if quality is not None:
+                for rec in quality.to_dict("records"):
+                    self.quality.append({"size": self.n, "n_bids": self.n_bids, **rec})
+            del screening
+        gc.collect()
+
+        # Stage by stage on a fresh graph (the screen above cached its own).
+        from collusion.graph import build_graph
+
+        G = self.stage("graph", "graph", lambda: build_graph(market))
+        fast = self._features(G, tc, bc, prices, winner, nt, nc)
+        if G is not None and self.naive != "off":
+            # the naive graph adds the very same typed edges one by one
+            fast["edges"] = {}
+            for key in G.edge_types:
+                e = G.edges(key)
+                fast["edges"][key] = (e["src"].to_numpy(), e["dst"].to_numpy())
+        if G is not None:
+            self._detectors(G)
+        del G
+        gc.collect()
+
+        if self.naive != "off":
+            self._naive(market, tc, bc, prices, winner, nt, nc, fast)
+        return self.output()
+
+    def _features(self, G: Any, tc: np.ndarray, bc: np.ndarray, prices: np.ndarray, winner: np.ndarray,
+                  nt: int, nc: int) -> dict[str, Any]:
+        from collusion.features import price_regularity, price_screens, subset_screens
+        from collusion.features._cobidding import bid_incidence, cobid_pairs, cobidding_communities
+
+        out: dict[str, Any] = {}
+        out["screens"] = self.stage(
+            "screens", "screens", lambda: price_screens(tc, prices, n_tenders=nt, assume_sorted=True), repeat=True)
+        # The same screens from rows in random order: the library sorts them itself.
+        perm = np.random.default_rng(self.seed).permutation(tc.size)
+        tcp, pp = tc[perm], prices[perm]
+        self.stage("screens_unsorted", "screens", lambda: price_screens(tcp, pp, n_tenders=nt), repeat=True)
+        del perm, tcp, pp
+        self.stage("subset_screens", "screens",
+                   lambda: subset_screens(tc, prices, n_tenders=nt, assume_sorted=True), repeat=True)
+        self.stage("price_regularity", "screens",
+                   lambda: price_regularity(tc, prices, n_tenders=nt, assume_sorted=True), repeat=True)
+
+        def pairs() -> pd.DataFrame:
+            B = bid_incidence(tc, bc, n_tenders=nt, n_companies=nc)
+            W = bid_incidence(tc, bc, n_tenders=nt, n_companies=nc, mask=winner)
+            return cobid_pairs(B, W)
+
+        out["pairs"] = self.stage("cobid_pairs", "cobidding", pairs, repeat=True)
+        if G is not None:
+            self.stage("metapath", "cobidding", lambda: G.metapath("company", "tender", "company"), repeat=True)
+            out["projection"] = self.stage(
+                "cobid_network", "cobidding", lambda: G.projection("company", via="tender", backend="igraph"))
+        p = out["pairs"]
+        if p is not None:
+            a, b, w = (p[c].to_numpy() for c in ("company_a", "company_b", "jaccard"))
+            out["membership"] = self.stage(
+                "communities", "communities", lambda: cobidding_communities(a, b, w, nc, seed=self.seed))
+        return out
+
+    def _detectors(self, G: Any) -> None:
+        for det in _detectors():
+            self.stage(f"detector:{det.name}", "detector", lambda det=det: det.fit(G))
+
+    # ----------------------------------------------------------------- naive
+    def _naive(self, market: Any, tc: np.ndarray, bc: np.ndarray, prices: np.ndarray, winner: np.ndarray,
+               nt: int, nc: int, fast: dict[str, Any]) -> None:
+        import naive as nv
+
+        from collusion.features import price_screens
+        from collusion.features._cobidding import bid_incidence, cobid_pairs, cobidding_communities
+
+        sampled = self.naive == "sample" and self.naive_sample < nt
+        if sampled:
+            # A sub-market: the first tenders in code order with all their bids;
+            # the library recomputes its numbers on the same bids for the checks.
+            keep = tc < self.naive_sample
+            tc_s, bc_s, p_s, w_s = tc[keep], bc[keep], prices[keep], winner[keep]
+            nt_s = self.naive_sample
+            f_screens = price_screens(tc_s, p_s, n_tenders=nt_s, assume_sorted=True)
+            B = bid_incidence(tc_s, bc_s, n_tenders=nt_s, n_companies=nc)
+            f_pairs = cobid_pairs(B)
+        else:
+            tc_s, bc_s, p_s, w_s, nt_s = tc, bc, prices, winner, nt
+            f_screens, f_pairs = fast.get("screens"), fast.get("pairs")
+        nb_s = int(tc_s.size)
+        kw = dict(impl="naive", bids=nb_s, sample_tenders=nt_s)
+        checks: dict[str, Any] = {}
+
+        n_screens = self.stage("screens", "screens", lambda: nv.naive_price_screens(tc_s, p_s), **kw)
+        if n_screens is not None and f_screens is not None:
+            checks["screens"] = nv.compare_screens(n_screens, f_screens)
+        del n_screens
+
+        counts = self.stage("cobid_pairs", "cobidding", lambda: nv.naive_cobid_counts(tc_s, bc_s), **kw)
+        if counts is not None and f_pairs is not None:
+            checks["cobid_pairs"] = nv.compare_pairs(
+                counts, f_pairs["company_a"], f_pairs["company_b"], f_pairs["n_cobids"])
+
+        edges = fast.get("edges")
+        if edges is not None:
+            if sampled:  # the same share of every edge type as of the bids
+                frac = nb_s / self.n_bids
+                edges = {k: (s[: int(round(len(s) * frac))], d[: int(round(len(d) * frac))])
+                         for k, (s, d) in edges.items()}
+            n_edges = sum(len(s) for s, _ in edges.values())
+            typed = self.stage("graph", "graph", lambda: nv.naive_typed_graph(edges), **kw)
+            if typed is not None:
+                checks["graph"] = {"ok": typed.number_of_edges() == n_edges, "edges": typed.number_of_edges(),
+                                   "library_edges": n_edges, "edge_types": len(edges)}
+            del typed
+        H = None
+        if counts is not None:
+            H = self.stage("cobid_network", "cobidding", lambda: nv.naive_cobid_network(counts, tc_s, bc_s), **kw)
+            proj = fast.get("projection")
+            if H is not None:
+                check = {"ok": H.number_of_edges() == len(counts), "edges": H.number_of_edges()}
+                if proj is not None and not sampled:
+                    check["ok"] = check["ok"] and proj.ecount() == H.number_of_edges()
+                    check["library_edges"] = proj.ecount()
+                checks["cobid_network"] = check
+        if H is not None:
+            louvain = self.stage("communities", "communities", lambda: nv.naive_communities(H, seed=self.seed), **kw)
+            membership = fast.get("membership")
+            if sampled and f_pairs is not None:
+                a, b, w = (f_pairs[c].to_numpy() for c in ("company_a", "company_b", "jaccard"))
+                membership = cobidding_communities(a, b, w, nc, seed=self.seed)
+            if louvain is not None and membership is not None:
+                q_nx = nv.partition_modularity(H, louvain)
+                q_lib = nv.membership_modularity(H, membership)
+                n_lib = int(membership.max()) + 1 if membership.size else 0
+                checks["communities"] = {
+                    # Different algorithms (Leiden vs Louvain) find different partitions;
+                    # the library must be at least as good by the modularity both optimise.
+                    "ok": q_lib >= q_nx - 0.01,
+                    "modularity_library_leiden": q_lib,
+                    "modularity_networkx_louvain": q_nx,
+                    "groups_library": n_lib,
+                    "groups_networkx_2plus": sum(1 for c in louvain if len(c) >= 2),
+                }
+        self.checks = checks
+
+        # Speed-up per stage: naive per-bid cost scaled to the whole market when sampled.
+        e2e_fast = e2e_naive = 0.0
+        for name in COMPARED_STAGES:
+            f_s, n_s = self.seconds(name, "fast"), self.seconds(name, "naive")
+            if sampled and np.isfinite(n_s):
+                n_s = n_s / nb_s * self.n_bids
+                measured = next(r for r in self.stages if r["stage"] == name and r["impl"] == "naive")
+                self.stages.append(dict(measured, seconds=n_s, ns_per_bid=n_s / self.n_bids * 1e9,
+                                        impl="naive_extrapolated", extrapolated=True, peak_rss_mb=float("nan"),
+                                        rss_start_mb=float("nan"), peak_delta_mb=float("nan")))
+            e2e_fast += f_s
+            e2e_naive += n_s
+            self._compare(name, f_s, n_s, sampled, nt_s, checks.get(name, {}))
+        self._compare("end_to_end", e2e_fast, e2e_naive, sampled, nt_s,
+                      {"ok": all(checks.get(s, {}).get("ok", False) for s in COMPARED_STAGES)})
+
+    def _compare(self, name: str, f_s: float, n_s: float, sampled: bool, nt_s: int, check: dict) -> None:
+        self.comparison.append(
+            {
+                "size": self.n,
+                "n_bids": self.n_bids,
+                "stage": name,
+                "fast_s": f_s,
+                "naive_s": n_s,
+                "speedup": n_s / f_s if f_s > 0 else float("nan"),
+                "fast_ns_per_bid": f_s / self.n_bids * 1e9,
+                "naive_ns_per_bid": n_s / self.n_bids * 1e9,
+                "naive_extrapolated": sampled,
+                "sample_tenders": nt_s,
+                "agree": bool(check.get("ok", False)),
+                "check": json.dumps({k: v for k, v in check.items() if k != "ok"}, default=float),
+            }
+        )
+
+    def output(self) -> dict[str, Any]:
+        return {
+            "size": self.n,
+            "n_bids": self.n_bids,
+            "seed": self.seed,
+            "stages": self.stages,
+            "quality": self.quality,
+            "comparison": self.comparison,
+            "checks": self.checks,
+            "extra": self.extra,
+            "max_rss_mb": self.max_rss_mb,
+        }
+
+
+def _detectors() -> list[Any]:
+    """The seven default analyses; while some are missing, those that exist."""
+    from collusion._screen import default_detectors
+
+    try:
+        return default_detectors()
+    except AttributeError:
+        import collusion.detectors as d
+
+        classes = [getattr(d, name) for name in d.__all__]
+        return [c() for c in classes
+                if isinstance(c, type) and issubclass(c, d.BaseDetector) and c is not d.BaseDetector]
+
+
+def _screen(market: Any, detectors: list[Any]) -> Any:
+    from collusion._screen import screen
+
+    return screen(market, detectors=detectors)
+
+
+def _evaluate(screening: Any, truth: Any) -> pd.DataFrame:
+    from collusion.datasets._evaluate import evaluate
+
+    return evaluate(screening, truth)
+
+
+# ----------------------------------------------------------------------- parent
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        cpu = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        m = re.search(r"model name\s*:\s*(.+)", cpu)
+        info["cpu"] = m.group(1).strip() if m else platform.processor()
+    except OSError:  # pragma: no cover
+        info["cpu"] = platform.processor()
+    try:
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        info["git_commit"] = None
+    return info
+
+
+def run_size(n: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """One size in a fresh subprocess (clean memory high-water mark), with a timeout."""
+    naive = "off" if args.no_naive else ("full" if n <= args.naive_max else "sample")
+    path = out / f"worker_{size_label(n)}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--seed", str(args.seed),
+           "--naive-mode", naive, "--naive-sample", str(args.naive_sample), "--json", str(path)]
+    if args.quiet:
+        cmd.append("--quiet")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, timeout=args.timeout, stdout=subprocess.PIPE, text=True)
+        status = "ok" if proc.returncode == 0 else f"worker exited with {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        status = f"timeout after {args.timeout} s"
+    wall = time.perf_counter() - t0
+    if path.exists():
+        res = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+    else:
+        res = {"size": n, "stages": [], "quality": [], "comparison": [], "checks": {}, "extra": {}}
+    res["status"] = status
+    res["wall_s"] = wall
+    # other work on the machine slows every stage: keep the load next to the figures
+    res["loadavg_before"] = load_before
+    res["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return res
+
+
+def scaling_table(stages: pd.DataFrame) -> pd.DataFrame:
+    """Log–log slope of seconds against bids per (stage, impl): 1 = linear."""
+    rows = []
+    ok = stages[(stages["status"] == "ok") & (stages["seconds"] > 0) & ~stages["extrapolated"]]
+    for (stage, impl), part in ok.groupby(["stage", "impl"], sort=False):
+        part = part[part["sample_bids"] == part["n_bids"]].sort_values("n_bids")
+        if part["n_bids"].nunique() < 2:
+            continue
+        x, y = np.log10(part["n_bids"].to_numpy(float)), np.log10(part["seconds"].to_numpy(float))
+        slope = float(np.polyfit(x, y, 1)[0])
+        # the slope between the two largest sizes says most about large markets
+        top = float((y[-1] - y[-2]) / (x[-1] - x[-2]))
+        rows.append({"stage": stage, "impl": impl, "sizes": len(part), "slope": slope, "slope_top": top,
+                     "seconds_largest": float(part["seconds"].iloc[-1]), "bids_largest": int(part["n_bids"].iloc[-1])})
+    return pd.DataFrame(rows, columns=["stage", "impl", "sizes", "slope", "slope_top", "seconds_largest",
+                                       "bids_largest"])
+
+
+def plot_scaling(stages: pd.DataFrame, slopes: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    show = ["read_columns", "generate", "validate", "graph", "screens", "subset_screens", "cobid_pairs",
+            "communities", "screen"]
+    ok = stages[(stages["status"] == "ok") & (stages["seconds"] > 0) & (stages["sample_bids"] == stages["n_bids"])]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for ax, impl_set, title in ((axes[0], ("fast",), "library stages"),
+                                (axes[1], ("fast", "naive"), "library vs naive (compared stages)")):
+        names = show if impl_set == ("fast",) else list(COMPARED_STAGES)
+        for name in names:
+            for impl in impl_set:
+                part = ok[(ok["stage"] == name) & (ok["impl"] == impl)].sort_values("n_bids")
+                if part.empty:
+                    continue
+                s = slopes[(slopes["stage"] == name) & (slopes["impl"] == impl)]
+                label = f"{name}" + (f" [{impl}]" if len(impl_set) > 1 else "")
+                if len(s):
+                    label += f" (slope {s['slope'].iloc[0]:.2f})"
+                ax.plot(part["n_bids"], part["seconds"], marker="o", ls="-" if impl == "fast" else "--", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bids")
+        ax.set_ylabel("seconds")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return "–"
+        if abs(x) >= 100:
+            return f"{x:,.0f}"
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no tabulate dependency)."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def targets(stages: pd.DataFrame, comparison: pd.DataFrame, slopes: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark targets, met or missed, with the numbers."""
+    rows = []
+    ok = stages[(stages["status"] == "ok") & (stages["impl"] == "fast")]
+    scr = ok[ok["stage"] == "screen"].sort_values("n_tenders")
+    big = scr[scr["n_tenders"] >= 1_000_000]
+    if len(big):
+        r = big.iloc[0]
+        rows.append(("screen of 1M tenders < 60 s", f"{r['seconds']:.1f} s ({r['n_bids']:,} bids)",
+                     r["seconds"] < 60))
+        rows.append(("peak memory of that screen < 8 GB", f"{r['peak_rss_mb'] / 1024:.2f} GB", r["peak_rss_mb"] < 8192))
+    elif len(scr):
+        r = scr.iloc[-1]
+        rows.append(("screen of 1M tenders < 60 s", f"not run (largest: {size_label(int(r['n_tenders']))}, "
+                     f"{r['seconds']:.1f} s)", None))
+    s = slopes[(slopes["stage"] == "screen") & (slopes["impl"] == "fast")]
+    if len(s):
+        rows.append(("screen cost linear in bids (log–log slope ≤ 1.15)",
+                     f"slope {s['slope'].iloc[0]:.2f} overall, {s['slope_top'].iloc[0]:.2f} between the two "
+                     "largest sizes", bool(s["slope_top"].iloc[0] <= 1.15)))
+    if len(scr):
+        n_max = scr["n_tenders"].max()
+        at = ok[ok["n_tenders"] == n_max].set_index("stage")
+        if "screens" in at.index and "read_columns" in at.index:
+            ratio = at.loc["screens", "ns_per_bid"] / at.loc["read_columns", "ns_per_bid"]
+            rows.append(("price screens within 100× of one read of the bid columns",
+                         f"{at.loc['screens', 'ns_per_bid']:.1f} ns/bid vs {at.loc['read_columns', 'ns_per_bid']:.2f}"
+                         f" ns/bid = {ratio:.0f}× (at {size_label(int(n_max))})", bool(ratio <= 100)))
+    e2e = comparison[comparison["stage"] == "end_to_end"].sort_values("size")
+    if len(e2e):
+        r = e2e.iloc[-1]
+        how = "extrapolated from a sample" if r["naive_extrapolated"] else "measured"
+        rows.append(("≥ 100× faster than the naive reference end to end",
+                     f"{r['speedup']:.0f}× at {size_label(int(r['size']))} ({how}; agree: {r['agree']})",
+                     bool(r["speedup"] >= 100)))
+    frame = pd.DataFrame(rows, columns=["target", "measured", "met"])
+    frame["met"] = frame["met"].map({True: "met", False: "missed", None: "not run"})
+    return frame
+
+
+def write_outputs(results: list[dict[str, Any]], out: Path, info: dict[str, Any], args: argparse.Namespace) -> dict:
+    stages = pd.DataFrame([r for res in results for r in res["stages"]], columns=list(STAGE_COLUMNS))
+    quality = pd.DataFrame([r for res in results for r in res["quality"]])
+    comparison = pd.DataFrame([r for res in results for r in res["comparison"]], columns=list(COMPARISON_COLUMNS))
+    stages["extrapolated"] = stages["extrapolated"].astype(bool)
+    slopes = scaling_table(stages)
+    tgt = targets(stages, comparison, slopes)
+    stages.to_csv(out / "stages.csv", index=False)
+    quality.to_csv(out / "quality.csv", index=False)
+    comparison.to_csv(out / "comparison.csv", index=False)
+    slopes.to_csv(out / "scaling.csv", index=False)
+    summary = {
+        "machine": info,
+        "arguments": {k: v for k, v in vars(args).items() if k not in ("worker", "json")},
+        "runs": [{k: res.get(k) for k in ("size", "n_bids", "status", "wall_s", "max_rss_mb", "loadavg_before",
+                                                   "loadavg_after", "checks", "extra")}
+                 for res in results],
+        "stages": stages.to_dict("records"),
+        "quality": quality.to_dict("records"),
+        "comparison": comparison.to_dict("records"),
+        "scaling": slopes.to_dict("records"),
+        "targets": tgt.to_dict("records"),
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=1, default=_json_default), encoding="utf-8")
+    try:
+        plot_scaling(stages, slopes, out / "scaling.png")
+    except Exception as err:  # the tables matter more than the picture
+        print(f"plot failed: {err}", file=sys.stderr)
+    (out / "tables.md").write_text(tables_markdown(stages, quality, comparison, slopes, tgt, info, results),
+                                   encoding="utf-8")
+    return summary
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return str(v)
+
+
+def _load(r: dict[str, Any]) -> str:
+    before, after = r.get("loadavg_before"), r.get("loadavg_after")
+    if not before or not after:
+        return "unknown"
+    return f"{before[0]:.1f} before, {after[0]:.1f} after"
+
+
+def tables_markdown(stages: pd.DataFrame, quality: pd.DataFrame, comparison: pd.DataFrame, slopes: pd.DataFrame,
+                    tgt: pd.DataFrame, info: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Machine: {info.get('nproc')} cores ({info.get('cpu')}), {info.get('memory_gb')} GB RAM, "
+        f"Python {info.get('python')}, numpy {info.get('numpy')}, pandas {info.get('pandas')}, "
+        f"commit {info.get('git_commit')}.",
+        "",
+        "Runs: " + ", ".join(
+            f"{size_label(int(r['size']))} tenders / {r.get('n_bids', 0):,} bids: {r['status']} "
+            f"({r.get('wall_s', 0):.0f} s wall, load average {_load(r)})" for r in results),
+        "",
+        "## Targets",
+        "",
+        markdown(tgt) if len(tgt) else "(no target measurable)",
+        "",
+    ]
+    fast = stages[stages["impl"] == "fast"]
+    if len(fast):
+        sec = fast.pivot_table(index="stage", columns="size", values="seconds", sort=False)
+        nspb = fast.pivot_table(index="stage", columns="size", values="ns_per_bid", sort=False)
+        mem = fast.pivot_table(index="stage", columns="size", values="peak_rss_mb", sort=False)
+        tab = pd.DataFrame(index=sec.index)
+        tab.insert(0, "family", fast.drop_duplicates("stage").set_index("stage")["family"])
+        for size in sec.columns:
+            lab = size_label(int(size))
+            tab[f"s @{lab}"] = sec[size]
+            tab[f"ns/bid @{lab}"] = nspb[size]
+            tab[f"peak MB @{lab}"] = mem[size]
+        sl = slopes[slopes["impl"] == "fast"].set_index("stage")
+        tab["slope"] = sl["slope"].reindex(tab.index)
+        parts += ["## Library stages (seconds, ns per bid, peak RSS of the process during the stage)", "",
+                  markdown(tab.reset_index()), ""]
+        errors = stages[stages["status"] != "ok"]
+        if len(errors):
+            parts += ["Stages that failed:", "", markdown(errors[["size", "stage", "impl", "status"]]), ""]
+    if len(comparison):
+        cmp = comparison[["size", "stage", "fast_s", "naive_s", "speedup", "fast_ns_per_bid", "naive_ns_per_bid",
+                          "naive_extrapolated", "agree"]].copy()
+        cmp["size"] = cmp["size"].map(lambda n: size_label(int(n)))
+        parts += ["## Library vs naive reference", "",
+                  "Naive: pandas groupby-apply screens, a dict loop for co-bid pairs, networkx graphs built "
+                  "`add_edge` by `add_edge`, networkx Louvain. Library: `price_screens`, `bid_incidence` + "
+                  "`cobid_pairs`, `build_graph` (its naive twin adds the same typed edges one `add_edge` at a time, without the library's normalisation and entity resolution), the igraph projection, Leiden. "
+                  "`naive_extrapolated`: the naive code ran on a sub-market of the first tenders and its "
+                  "per-bid cost was scaled to the whole market.", "",
+                  markdown(cmp), ""]
+        checks = [(size_label(int(r["size"])), k, json.dumps(v, default=_json_default))
+                  for r in results for k, v in (r.get("checks") or {}).items()]
+        if checks:
+            parts += ["Agreement checks:", "",
+                      markdown(pd.DataFrame(checks, columns=["size", "stage", "check"])), ""]
+    if len(quality):
+        q = quality.copy()
+        q["size"] = q["size"].map(lambda n: size_label(int(n)))
+        cols = ["size", "detector", "unit", "scheme", "units", "positives", "found", "average_precision",
+                "precision_at_k", "recall_flagged", "false_flag_rate"]
+        parts += ["## Detection quality against the planted truth", "",
+                  markdown(q[[c for c in cols if c in q.columns]]), ""]
+    if len(slopes):
+        parts += ["## Scaling (log–log slope of seconds against bids; 1 = linear)", "", markdown(slopes), ""]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="10k,100k", help="market sizes in tenders, e.g. 10k,100k,1M")
+    p.add_argument("--naive-max", type=parse_size, default=100_000,
+                   help="run the naive references on the whole market up to this many tenders (default 100k)")
+    p.add_argument("--naive-sample", type=parse_size, default=20_000,
+                   help="above --naive-max, run them on this many tenders and extrapolate per bid (default 20k)")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive references")
+    p.add_argument("--out", type=Path, default=HERE / "out", help="output folder (default benchmarks/out)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per market size (default 3600)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--naive-mode", default="full", choices=("full", "sample", "off"), help=argparse.SUPPRESS)
+    p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker is not None:
+        if args.worker >= 10 * _WARMUP_TENDERS:
+            # Pay imports and first-call costs (igraph alone takes seconds to
+            # import) on a small market, so stage times measure the work.
+            Worker(_WARMUP_TENDERS, seed=args.seed, naive="off" if args.naive_mode == "off" else "full",
+                   naive_sample=args.naive_sample, verbose=False).run()
+            gc.collect()
+        w = Worker(args.worker, seed=args.seed, naive=args.naive_mode, naive_sample=args.naive_sample,
+                   verbose=not args.quiet)
+        try:
+            res = w.run()
+        finally:
+            if args.json is not None:
+                args.json.write_text(json.dumps(w.output(), default=_json_default), encoding="utf-8")
+        return 0 if all(s["status"] == "ok" for s in res["stages"]) else 1
+
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
+    results = []
+    for n in sizes:
+        print(f"market of {size_label(n)} tenders ...", file=sys.stderr, flush=True)
+        results.append(run_size(n, args, out))
+        # write after every size so a later timeout keeps what was measured
+        write_outputs(results, out, info, args)
+    print((out / "tables.md").read_text(encoding="utf-8"))
+    failed = [r["size"] for r in results if r["status"] != "ok"]
+    bad_checks = [(r["size"], k) for r in results for k, v in (r.get("checks") or {}).items() if not v.get("ok")]
+    if bad_checks:
+        print(f"naive and library disagree: {bad_checks}", file=sys.stderr)
+    return 1 if failed or bad_checks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
