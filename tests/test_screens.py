@@ -240,14 +240,23 @@ def test_unrelated_tender_does_not_change_others(tenders: list[list[float]], ext
 
 
 # --------------------------------------------------------------------------- subsets
-def _brute_subsets(x: np.ndarray, k: int) -> dict[str, list[float]]:
-    minimum = {"cv": 2, "spd": 2, "diffp": 2, "rd": 3, "skew": 3, "kurt": 4}
-    vals: dict[str, list[float]] = {s: [] for s, m in minimum.items() if k >= m}
-    for sub in combinations(np.sort(x), k):
-        r = _reference(np.array(sub))
-        for s in vals:
-            vals[s].append(r[s])
-    return vals
+def _brute_subsets(x: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Screens of every k-subset via itertools and scipy, vectorised over subsets."""
+    sub = np.array(list(combinations(np.sort(x), k)))  # (n_subsets, k), rows ascending
+    b1, b2, bk = sub[:, 0], sub[:, 1], sub[:, -1]
+    varying = bk > b1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "cv": np.where(varying, sub.std(axis=1, ddof=1) / sub.mean(axis=1), 0.0),
+            "spd": (bk - b1) / b1,
+            "diffp": (b2 - b1) / b1,
+        }
+        if k >= 3:
+            out["rd"] = np.where(bk > b2, (b2 - b1) / sub[:, 1:].std(axis=1, ddof=1), np.nan)
+            out["skew"] = np.where(varying, stats.skew(sub, axis=1, bias=False), np.nan)
+        if k >= 4:
+            out["kurt"] = np.where(varying, stats.kurtosis(sub, axis=1, bias=False), np.nan)
+    return out
 
 
 def test_subset_screens_equal_brute_force(global_random_seed: int) -> None:
@@ -377,3 +386,24 @@ def test_counting_sort_is_stable_and_handles_empty() -> None:
         offsets_from_sorted(np.array([1, 0]))
     seg = Segments.from_codes(np.array([0, 0, 1]), assume_sorted=True)
     assert seg.order is None and seg.counts.tolist() == [2, 1]
+
+
+def test_market_price_screens_index_and_disqualified() -> None:
+    from collusion import Market
+
+    tenders = pd.DataFrame({"tender_id": ["T1", "T2", "T3"], "estimate": [100.0, 50.0, np.nan]})
+    bids = pd.DataFrame(
+        {
+            "tender_id": ["T1", "T1", "T1", "T2", "T2"],
+            "bidder_id": ["a", "b", "c", "a", "b"],
+            "price": [90.0, 95.0, 99.0, 40.0, 60.0],
+            "disqualified": [False, False, True, False, False],
+        }
+    )
+    market = Market.from_frames(tenders=tenders, bids=bids)
+    s = market_price_screens(market)
+    assert s.index.tolist() == ["T1", "T2", "T3"] and s.index.name == "tender_id"
+    assert s["n_bids"].tolist() == [3, 2, 0]
+    assert s.loc["T1", "discount"] == pytest.approx(0.1) and np.isnan(s.loc["T3", "discount"])
+    valid = market_price_screens(market, include_disqualified=False)
+    assert valid.loc["T1", "n_bids"] == 2 and valid.loc["T1", "spd"] == pytest.approx(5 / 90)
