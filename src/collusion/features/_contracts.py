@@ -641,28 +641,34 @@ def manager_ties(
     )
 
 
-def group_robust_z(values: np.ndarray, groups: np.ndarray, *, min_group: int = 10) -> np.ndarray:
-    """Robust z-score of each value within its group, falling back to the market.
+def group_robust_z(values: np.ndarray, groups: np.ndarray, *, prior: float = 10.0) -> np.ndarray:
+    """Robust z-score of each value within its group, shrunk towards the market.
 
-    Groups smaller than ``min_group`` finite values are standardised against the
-    whole market (a median of three values says little). Within a group whose
-    MAD is zero the market MAD is used, so a single deviation in an otherwise
-    constant group is not infinitely surprising.
+    A group's median and MAD are blended with the market's as if the market
+    contributed ``prior`` pseudo-observations (empirical-Bayes style):
+    ``center = (n·median_g + prior·median_m) / (n + prior)``, likewise for the
+    spread. Large groups speak for themselves; a buyer with four changed
+    contracts borrows most of its baseline from the market, so the small-sample
+    noise of its own MAD does not produce spurious outliers.
 
     Parameters
     ----------
     values : array of float
         Values (NaN allowed; stays NaN).
     groups : array of int
-        Group code per value (-1 = no group: market reference).
+        Group code per value (-1 = no group: the market reference alone).
+    prior : float
+        Weight of the market baseline, in observations.
 
     Examples
     --------
     >>> import numpy as np
     >>> v = np.r_[np.arange(10.0), np.arange(10.0) * 10]
     >>> g = np.r_[np.zeros(10, int), np.ones(10, int)]
-    >>> group_robust_z(v, g)[[9, 19]].round(2).tolist()
+    >>> group_robust_z(v, g, prior=0)[[9, 19]].round(2).tolist()
     [1.21, 1.21]
+    >>> group_robust_z(v, g, prior=10)[[9, 19]].round(2).tolist()
+    [0.32, 2.59]
     """
     x = np.asarray(values, dtype=np.float64)
     g = np.asarray(groups, dtype=np.int64)
@@ -671,18 +677,21 @@ def group_robust_z(values: np.ndarray, groups: np.ndarray, *, min_group: int = 1
     if not fin.any():
         return out
     market = x[np.isfinite(x)]
-    market_mad = 1.4826 * np.median(np.abs(market - np.median(market)))
+    m_med = float(np.median(market))
+    m_mad = 1.4826 * float(np.median(np.abs(market - m_med)))
+    if m_mad <= 0:
+        m_mad = 1.2533 * float(np.mean(np.abs(market - m_med)))
     frame = pd.DataFrame({"g": g[fin], "x": x[fin]})
     grp = frame.groupby("g", sort=False)["x"]
     med = grp.transform("median").to_numpy()
     dev = np.abs(frame["x"].to_numpy() - med)
     mad = 1.4826 * pd.Series(dev).groupby(frame["g"].to_numpy(), sort=False).transform("median").to_numpy()
-    size = grp.transform("size").to_numpy()
-    mad = np.where(mad > 0, mad, market_mad if market_mad > 0 else np.nan)
-    z = (frame["x"].to_numpy() - med) / mad
-    use = (size >= min_group) & np.isfinite(z)
-    idx = np.flatnonzero(fin)[use]
-    out[idx] = z[use]
+    size = grp.transform("size").to_numpy().astype(np.float64)
+    w = size / (size + prior) if prior > 0 else np.ones_like(size)
+    center = w * med + (1 - w) * m_med
+    spread = w * mad + (1 - w) * m_mad
+    spread = np.where(spread > 0, spread, m_mad if m_mad > 0 else 1.0)
+    out[np.flatnonzero(fin)] = (frame["x"].to_numpy() - center) / spread
     return out
 
 
