@@ -1,0 +1,726 @@
+"""Analysis 2 — bid rigging / collusive bidding (围标串标), at tender and group level."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._param_validation import Interval
+from ..features._bidtraces import (
+    BID_TRACE_TYPES,
+    hub_links,
+    shared_trace_pairs,
+    tender_link_counts,
+    tender_trace_counts,
+)
+from ..features._cobidding import (
+    bh_qvalues,
+    cobid_pairs,
+    cobidding_communities,
+    group_ids,
+    group_pair_sum,
+    group_statistics,
+    group_tenders,
+    suspicious_cobids,
+    tender_group_share,
+    tender_winner,
+)
+from ..features._screens import price_regularity, price_screens, subset_screens
+from ..features._surprisal import flag_surprisal, z_surprisal
+from ..features._thresholds import robust_z
+from ..results import evidence
+from ._base import BaseDetector
+
+__all__ = ["BidRiggingDetector", "LINK_TYPES", "TENDER_SCREENS"]
+
+#: Price screens scored per tender: name -> (direction, log-transform).
+#: Direction +1: high values are suspicious; -1: low values are. Collusion
+#: compresses bids (low CV, spread, KS distance to the uniform), opens a gap
+#: between the winner and the cover bids relative to their spread (high RD)
+#: and piles the covers together (high kurtosis); the most regular 3- and
+#: 4-bid subsets reveal incomplete cartels (Imhof 2018; Huber & Imhof 2019;
+#: Imhof, Karagök & Rutz 2018).
+TENDER_SCREENS: dict[str, tuple[int, bool]] = {
+    "cv": (-1, True),
+    "spd": (-1, True),
+    "rd": (+1, True),
+    "kurt": (+1, False),
+    "kstest": (-1, False),
+    "cv3_min": (-1, True),
+    "cv4_min": (-1, True),
+}
+
+#: Regularity flags (identical prices, arithmetic / fixed-ratio sequences).
+_REGULARITY_FLAGS = ("has_identical", "is_arithmetic", "is_fixed_ratio")
+
+#: Company links that do not depend on one bid.
+LINK_TYPES: tuple[str, ...] = ("project_manager", "related_party", "registration")
+
+#: Floor/cap of robust z-scores before surprisal (a CV of exactly 0 is
+#: suspicious, not infinitely so).
+_Z_CAP = 8.0
+_MIN_CLASS = 30
+
+
+def _bid_count_classes(n_bids: np.ndarray, *, min_size: int = _MIN_CLASS) -> np.ndarray:
+    """Comparable-tender classes by number of bids; small classes join the next smaller one.
+
+    Tenders with fewer than two bids get class -1 (no screens).
+    """
+    n = np.asarray(n_bids, dtype=np.int64)
+    cls = np.where(n >= 2, n, -1)
+    values, counts = np.unique(cls[cls >= 0], return_counts=True)
+    mapping = {}
+    # Walk from large to small counts: a class too small to give a stable
+    # median and MAD is pooled with its smaller neighbour.
+    carry: list[int] = []
+    for v, c in zip(values[::-1], counts[::-1]):
+        carry.append(int(v))
+        pooled = sum(int(counts[values == x][0]) for x in carry)
+        if pooled >= min_size:
+            for x in carry:
+                mapping[x] = int(v) if len(carry) == 1 else min(carry)
+            carry = []
+    if carry:  # leftovers at the small end join the smallest formed class
+        target = min(mapping.values()) if mapping else min(carry)
+        for x in carry:
+            mapping[x] = target
+    lut = np.full(int(n.max()) + 1 if n.size else 1, -1, dtype=np.int64)
+    for k, v in mapping.items():
+        lut[k] = v
+    return np.where(cls >= 0, lut[np.maximum(cls, 0)], -1)
+
+
+def _class_z(values: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robust z of ``values`` within each class, and the class median per row."""
+    z = np.full(values.size, np.nan)
+    med = np.full(values.size, np.nan)
+    for k in np.unique(classes[classes >= 0]):
+        sel = np.flatnonzero(classes == k)
+        v = values[sel]
+        z[sel] = robust_z(v)
+        fin = v[np.isfinite(v)]
+        med[sel] = np.median(fin) if fin.size else np.nan
+    return z, med
+
+
+class BidRiggingDetector(BaseDetector):
+    """Bid rigging and collusive bidding (analysis 2): suspicious tenders and candidate cartels.
+
+    **Tenders.** Every tender with bids is scored by three kinds of evidence,
+    each on the surprisal scale (nats, ``-log`` of how often an ordinary
+    tender of the same market shows as much):
+
+    * *price screens* — CV, spread, relative distance, kurtosis, KS distance
+      and the CV of the most regular 3- and 4-bid subsets, each as a robust
+      z-score against tenders with the same number of bids, turned into a
+      one-sided surprisal in the collusive direction and averaged; identical
+      prices and arithmetic / fixed-ratio bid sequences add the surprisal of
+      their market prevalence;
+    * *shared traces* (Art. 40) — bidders of the tender sharing an IP, MAC,
+      document fingerprint, bond account or contact, or linked through a
+      project manager, a related party or a registered contact. A shared value
+      weighs ``2 / k`` for a value used by ``k`` firms in the whole market (a
+      public IP used by 60 firms is weak, one used by two is near-conclusive),
+      times the surprisal of such sharing in the market, times
+      ``trace_weight``;
+    * *group membership* — the share of the tender's bidders that belong to
+      one candidate cartel, times that group's evidence (capped at the
+      surprisal of a one-in-the-market event), times ``group_weight``.
+
+    **Groups.** A tender is *suspicious* when its price evidence is in the
+    market's top ``suspicious_share``. For every pair of firms, the
+    number of suspicious tenders among the tenders they bid in together is
+    tested against the market rate (binomial tail); the pairs significant at
+    false discovery rate ``fdr`` (Benjamini–Hochberg) form the backbone of the
+    co-bidding network on which Leiden (modularity, seeded) finds groups.
+    A group's score is the surprisal of its suspicious tenders (binomial
+    tail over the tenders where at least two members bid) plus the
+    surprisal of shared traces among members, plus the one-sided surprisals
+    of cohesion, exclusivity, rotation and "members that never win against a
+    partner" as robust z-scores across the groups (Wachs & Kertész 2019).
+
+    Parameters
+    ----------
+    suspicious_share : float, default 0.1
+        Share of tenders (with two or more bids) counted as suspicious when
+        testing pairs.
+    fdr : float, default 0.05
+        False discovery rate of the pair backbone.
+    min_cobids : int, default 2
+        Pairs that bid together in fewer tenders are not tested.
+    resolution : float, default 1.0
+        Leiden modularity resolution.
+    trace_weight : float, default 2.0
+        Weight of shared-trace evidence (Art. 40 cases are near-conclusive).
+    group_weight : float, default 1.0
+        Weight of group-membership evidence in the tender score.
+    subset_max_exact : int, default 8
+        Tenders with at most this many bids use all 3-/4-bid subsets; larger
+        ones the contiguous windows in price order (exact for minimum CV).
+    random_state : int, default 0
+        Seed of Leiden.
+    contamination, fence_k, max_evidence
+        See :class:`~collusion.detectors.BaseDetector`.
+
+    Attributes
+    ----------
+    units_ : pandas.DataFrame
+        Tender rows carry the raw screens (``cv``, ``spd``, ``rd``...,
+        ``cv4_min``), their robust z-scores (``z_cv``...), regularity flags,
+        trace counts per type and the evidence components; group rows the
+        group statistics. The screen matrix for a supervised model is
+        ``units_.loc[units_.unit == "tender", list(TENDER_SCREENS)]``.
+    pairs_ : pandas.DataFrame
+        Co-bidding statistics of every pair with ``min_cobids`` shared
+        tenders, with the suspicious-co-bidding test (``logp``, ``logq``) and
+        shared-trace counts; codes index ``market.entities["company"]``.
+    membership_ : numpy.ndarray
+        Group code per company (-1 = none).
+
+    Examples
+    --------
+    >>> from collusion.datasets import make_market
+    >>> from collusion.detectors import BidRiggingDetector
+    >>> market, truth = make_market(2_000, seed=3)
+    >>> det = BidRiggingDetector().fit(market)
+    >>> sorted(det.results_["unit"].unique())
+    ['group', 'tender']
+    >>> top = det.results_.query("unit == 'tender'").head(20)
+    >>> bool(top["entity_id"].isin(truth.cartel_tenders["tender_id"]).mean() > 0.5)
+    True
+    """
+
+    name: ClassVar[str] = "bid_rigging"
+    analysis: ClassVar[int] = 2
+    unit: ClassVar[str] = "tender"
+    entity_type: ClassVar[str] = "tender"
+    other_type: ClassVar[str | None] = None
+    required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids")
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "suspicious_share": [Interval(0, 0.5, closed="neither")],
+        "fdr": [Interval(0, 1, closed="neither")],
+        "min_cobids": [Interval(1, None, integer=True)],
+        "resolution": [Interval(0, None, closed="neither")],
+        "trace_weight": [Interval(0, None)],
+        "group_weight": [Interval(0, None)],
+        "subset_max_exact": [Interval(4, 15, integer=True)],
+        "random_state": [Interval(0, None, integer=True)],
+    }
+
+    def __init__(
+        self,
+        *,
+        suspicious_share: float = 0.1,
+        fdr: float = 0.05,
+        min_cobids: int = 2,
+        resolution: float = 1.0,
+        trace_weight: float = 2.0,
+        group_weight: float = 1.0,
+        subset_max_exact: int = 8,
+        random_state: int = 0,
+        contamination: float | None = None,
+        fence_k: float = 1.5,
+        max_evidence: int = 100,
+    ) -> None:
+        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        self.suspicious_share = suspicious_share
+        self.fdr = fdr
+        self.min_cobids = min_cobids
+        self.resolution = resolution
+        self.trace_weight = trace_weight
+        self.group_weight = group_weight
+        self.subset_max_exact = subset_max_exact
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ score
+    def _score(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        n_t, n_c = m.n("tender"), m.n("company")
+        bids = m.bids
+        tcode = m.codes("bids", "tender_id").astype(np.int64)
+        ccode = m.codes("bids", "bidder_id").astype(np.int64)
+        price = bids["price"].to_numpy(dtype=np.float64)
+
+        # --- price screens (bids are in canonical (tender, price) order)
+        screens = price_screens(tcode, price, n_tenders=n_t, assume_sorted=True)
+        subsets = subset_screens(
+            tcode, price, n_tenders=n_t, assume_sorted=True, sizes=(3, 4), stats=("min",), screens=("cv",),
+            max_exact_bids=self.subset_max_exact,
+        )
+        regular = price_regularity(tcode, price, n_tenders=n_t, assume_sorted=True)
+        n_bids = screens["n_bids"].to_numpy()
+        classes = _bid_count_classes(n_bids)
+        tender = pd.DataFrame(index=pd.RangeIndex(n_t))
+        tender["n_bids"] = n_bids
+        tender["bid_class"] = classes
+        surprisals = []
+        for col, (direction, log) in TENDER_SCREENS.items():
+            raw = (screens[col] if col in screens else subsets[col]).to_numpy(dtype=np.float64)
+            tender[col] = raw
+            v = np.log(np.maximum(raw, 1e-12)) if log else raw
+            v = np.where(np.isfinite(raw), v, np.nan)
+            z, med = _class_z(v, classes)
+            z = np.clip(z, -_Z_CAP, _Z_CAP)
+            tender[f"z_{col}"] = z
+            tender[f"median_{col}"] = np.exp(med) if log else med
+            s = z_surprisal(direction * z)
+            surprisals.append(np.where(np.isfinite(z), s, np.nan))
+        S = np.column_stack(surprisals)
+        has_any = np.isfinite(S).any(axis=1)
+        screen_ev = np.where(has_any, np.nansum(S, axis=1) / np.maximum(np.isfinite(S).sum(axis=1), 1), 0.0)
+        flag_ev = np.zeros(n_t)
+        contested = n_bids >= 2
+        for col in _REGULARITY_FLAGS:
+            f = regular[col].to_numpy(dtype=bool)
+            tender[col] = f
+            flag_ev += flag_surprisal(f, within=contested)
+        tender["screen_evidence"] = screen_ev
+        tender["regularity_evidence"] = flag_ev
+        price_ev = screen_ev + flag_ev
+
+        # --- shared traces among bidders of one tender
+        trace_pairs, spec = self._trace_pairs(graph)
+        self.trace_pairs_ = trace_pairs
+        counts = tender_trace_counts(trace_pairs, n_t, BID_TRACE_TYPES)
+        trace_ev = np.zeros(n_t)
+        for i, ttype in enumerate(BID_TRACE_TYPES):
+            sel = trace_pairs["trace_type"].to_numpy() == i
+            best = np.zeros(n_t)
+            np.maximum.at(best, trace_pairs["tender"].to_numpy()[sel], spec[sel])
+            tender[f"pairs_{ttype}"] = counts[f"pairs_{ttype}"].to_numpy()
+            trace_ev += best * flag_surprisal(best > 0, within=contested)
+        tender["firms_sharing"] = counts["firms_any"].to_numpy()
+        B = self._incidence(graph, "bids", n_c, n_t)
+        links = self._company_links(graph, n_c)
+        self.links_ = links
+        trace_ev *= self.trace_weight
+        # Company links (legal ties, a project manager on both firms'
+        # contracts, a registered contact) are weaker than traces left in the
+        # bids themselves: they count with their market surprisal only.
+        link_ev = np.zeros(n_t)
+        for lt in LINK_TYPES:
+            sel = links["link_type"].to_numpy() == lt
+            lc = tender_link_counts(B, links["company_a"].to_numpy()[sel], links["company_b"].to_numpy()[sel])
+            tender[f"links_{lt}"] = lc["pairs"].to_numpy()
+            has = lc["pairs"].to_numpy() > 0
+            link_ev += has * flag_surprisal(has, within=contested)
+        tender["trace_evidence"] = trace_ev
+        tender["link_evidence"] = link_ev
+        base_ev = price_ev + trace_ev + link_ev
+
+        # --- co-bidding pairs, suspicious co-bidding, groups
+        W = self._incidence(graph, "wins", n_c, n_t)
+        winner = tender_winner(W)
+        pairs = cobid_pairs(B, W, min_cobids=self.min_cobids)
+        # Pairs are tested on price evidence only: a trace two firms always
+        # share would make every tender they meet in "suspicious" and the
+        # test circular. Traces enter the group score separately.
+        suspicious = np.zeros(n_t, dtype=bool)
+        if contested.any():
+            cut = np.quantile(price_ev[contested], 1.0 - self.suspicious_share)
+            suspicious = contested & (price_ev > cut)
+        sc = suspicious_cobids(B, suspicious, pairs["company_a"].to_numpy(), pairs["company_b"].to_numpy(),
+                               pairs["n_cobids"].to_numpy())
+        pairs = pd.concat([pairs, sc], axis=1)
+        pairs["logq"] = bh_qvalues(pairs["logp"].to_numpy())
+        backbone = pairs["logq"].to_numpy() >= -np.log10(self.fdr)
+        membership = cobidding_communities(
+            pairs["company_a"].to_numpy()[backbone], pairs["company_b"].to_numpy()[backbone],
+            pairs["logp"].to_numpy()[backbone], n_c, resolution=self.resolution, seed=self.random_state,
+        )
+        self.membership_ = membership
+        pair_traces = self._pair_trace_flags(pairs, trace_pairs, links)
+        pairs["shared_traces"] = pair_traces
+        self.pairs_ = pairs
+        tender["suspicious"] = suspicious
+        tender["winner"] = winner
+
+        groups = self._group_frame(graph, membership, B, winner, pairs, suspicious)
+        self.groups_ = groups
+
+        # --- group membership evidence for tenders: only flagged groups count,
+        # each worth at most a one-in-the-market event.
+        self._n_pair_tests = len(pairs)
+        share = tender_group_share(membership, B)
+        g = share["group"].to_numpy()
+        gscore = np.zeros(n_t)
+        if len(groups):
+            cap = np.log(max(int(contested.sum()), 2))
+            gsc = groups["score"].to_numpy()
+            flagged = gsc >= self._default_threshold(gsc, "group")
+            gs = np.where(flagged, np.minimum(gsc, cap), 0.0)
+            gscore = np.where(g >= 0, gs[np.maximum(g, 0)], 0.0)
+        tender["group"] = g
+        tender["group_share"] = share["group_share"].to_numpy()
+        group_ev = self.group_weight * tender["group_share"].to_numpy() * gscore
+        tender["group_evidence"] = group_ev
+        tender["price_evidence"] = price_ev
+        tender["score"] = base_ev + group_ev
+
+        has_bids = n_bids > 0
+        tids = m.entities["tender"].to_numpy(dtype=object)
+        tender = tender.loc[has_bids].copy()
+        tender.insert(0, "entity_id", tids[has_bids])
+        tender.insert(0, "entity_type", "tender")
+        tender.insert(0, "unit", "tender")
+        tender["tender_ids"] = pd.Series([[t] for t in tids[has_bids]], index=tender.index, dtype=object)
+        tender["members"] = pd.Series([[f"tender:{t}"] for t in tids[has_bids]], index=tender.index, dtype=object)
+        tender["code"] = np.flatnonzero(has_bids)
+        frames = [tender]
+        if len(groups):
+            frames.append(groups)
+        out = pd.concat(frames, ignore_index=True, sort=False)
+        return out
+
+    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
+        """Benjamini–Hochberg cut on the surprisal scale (``p = exp(-score)``) at level ``fdr``.
+
+        Scores are sums of surprisals, so ``exp(-score)`` reads as the chance
+        that an ordinary unit shows this much evidence. Groups were selected
+        out of every tested pair of firms, so their multiplicity is the number
+        of pairs tested, not the number of groups.
+        """
+        s = np.asarray(scores, dtype=np.float64)
+        s = np.sort(s[np.isfinite(s)])[::-1]
+        if s.size == 0:
+            return float("inf")
+        m = max(getattr(self, "_n_pair_tests", s.size), s.size) if unit == "group" else s.size
+        rank = np.arange(1, s.size + 1)
+        # Reject the k most surprising units where exp(-s_(k)) <= k * fdr / m.
+        ok = -s <= np.log(rank * self.fdr / m)
+        if not ok.any():
+            return float(s[0] + 1e-9)
+        k = int(np.flatnonzero(ok).max())
+        return float(s[k])
+
+    # -------------------------------------------------------------- helpers
+    @staticmethod
+    def _incidence(graph: Any, relation: str, n_c: int, n_t: int) -> sp.csr_matrix:
+        A = graph.adjacency(relation, src_type="company", dst_type="tender", binary=True)
+        return sp.csr_matrix(A[:n_c][:, :n_t], dtype=np.float64)
+
+    @staticmethod
+    def _trace_pairs(graph: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """Shared bid traces from the graph's ``uses`` edges, with each value's specificity."""
+        parts = []
+        n_c = graph.market.n("company")
+        for i, ttype in enumerate(BID_TRACE_TYPES):
+            key = ("company", "uses", ttype)
+            if key not in graph.edge_types:
+                continue
+            e = graph.edges(key)
+            n_parties = graph.nodes(ttype)["n_parties"].to_numpy()
+            dst = e["dst"].to_numpy(dtype=np.int64)
+            src = e["src"].to_numpy(dtype=np.int64)
+            keep = (e["tender"].to_numpy() >= 0) & (n_parties[dst] >= 2) & (src < n_c)
+            if not keep.any():
+                continue
+            parts.append(pd.DataFrame({
+                "tender": e["tender"].to_numpy(dtype=np.int64)[keep],
+                "company": src[keep],
+                "trace_type": i,
+                "trace": dst[keep],
+            }))
+        if not parts:
+            empty = shared_trace_pairs(*(np.empty(0, np.int64),) * 4)
+            return empty.assign(n_firms=np.empty(0, np.int64)), np.empty(0)
+        L = pd.concat(parts, ignore_index=True)
+        pairs = shared_trace_pairs(L["tender"], L["company"], L["trace_type"], L["trace"])
+        k = np.zeros(len(pairs), dtype=np.int64)
+        tt = pairs["trace_type"].to_numpy()
+        for i, ttype in enumerate(BID_TRACE_TYPES):
+            sel = tt == i
+            if sel.any():
+                k[sel] = graph.nodes(ttype)["n_parties"].to_numpy()[pairs["trace"].to_numpy()[sel]]
+        pairs["n_firms"] = k
+        # Specificity of a shared value: 1 for a value exactly two firms use,
+        # 2/k for a value k firms use (resource-allocation weighting, Zhou,
+        # Lü & Zhang 2009): a public IP or a document template used by dozens
+        # of firms says little about any two of them.
+        spec = 2.0 / np.maximum(k, 2)
+        return pairs, spec
+
+    @staticmethod
+    def _company_links(graph: Any, n_c: int) -> pd.DataFrame:
+        """Company pairs linked by a project manager, a related party or a registered contact."""
+        frames = []
+        n_all = graph.n("company")
+
+        def add(H: sp.spmatrix, kind: str, hubs: sp.spmatrix | None = None) -> None:
+            H = sp.csr_matrix(H)[:n_c]
+            if H.nnz == 0:
+                return
+            links = hub_links(H)
+            if len(links):
+                frames.append(links.assign(link_type=kind))
+
+        # Project managers of the contracts a firm signed or built.
+        pm = []
+        for rel in ("signs", "builds"):
+            try:
+                pm.append(graph.metapath("company", rel, "contract", "manages", "person"))
+            except (KeyError, ValueError):
+                continue
+        if pm:
+            add(sum(pm[1:], pm[0]), "project_manager")
+        # Related parties: a person or firm tied to both, or a direct firm–firm relation.
+        rel_mats = []
+        for s in ("person", "company", "buyer", "agent", "expert"):
+            try:
+                a = graph.adjacency("relations", src_type=s, dst_type="company", binary=True)
+                b = graph.adjacency("relations", src_type="company", dst_type=s, binary=True)
+            except (KeyError, ValueError):
+                continue
+            m = sp.csr_matrix(a.T) + sp.csr_matrix(b)
+            if s == "company":
+                m = m + sp.identity(n_all, format="csr")[:, : m.shape[1]].multiply(m.sum(axis=1) > 0)
+            rel_mats.append(sp.csr_matrix(m))
+        try:
+            same = graph.adjacency("same_as", src_type="company", dst_type="company", binary=True)
+            same = sp.csr_matrix(same + same.T)
+            rel_mats.append(same + sp.identity(n_all, format="csr").multiply(same.sum(axis=1) > 0))
+        except (KeyError, ValueError):
+            pass
+        if rel_mats:
+            add(sp.hstack(rel_mats, format="csr"), "related_party")
+        # Registered phone / e-mail / address shared by firms (parties table).
+        reg = []
+        for ttype in ("phone", "email", "address"):
+            key = ("company", "uses", ttype)
+            if key not in graph.edge_types:
+                continue
+            e = graph.edges(key)
+            sel = e["tender"].to_numpy() < 0
+            if sel.any():
+                reg.append(sp.csr_matrix(
+                    (np.ones(int(sel.sum())), (e["src"].to_numpy()[sel], e["dst"].to_numpy()[sel])),
+                    shape=(n_all, graph.n(ttype)),
+                ))
+        if reg:
+            add(sp.hstack(reg, format="csr"), "registration")
+        if not frames:
+            return pd.DataFrame({"company_a": pd.Series([], dtype=np.int64), "company_b": pd.Series([], dtype=np.int64),
+                                 "n_hubs": pd.Series([], dtype=np.int64), "link_type": pd.Series([], dtype=object)})
+        return pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def _pair_trace_flags(pairs: pd.DataFrame, trace_pairs: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+        """Per co-bidding pair: number of tenders where it shared a trace, plus link types."""
+        n = len(pairs)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        width = np.int64(max(int(pairs["company_b"].max()), 0) + 1)
+        key = pairs["company_a"].to_numpy(np.int64) * width + pairs["company_b"].to_numpy(np.int64)
+        out = np.zeros(n, dtype=np.int64)
+        if len(trace_pairs):
+            tp = trace_pairs.drop_duplicates(["tender", "company_a", "company_b"])
+            a, b = tp["company_a"].to_numpy(np.int64), tp["company_b"].to_numpy(np.int64)
+            ok = b < width
+            tk, cnt = np.unique(a[ok] * width + b[ok], return_counts=True)
+            pos = np.searchsorted(key, tk)
+            hit = (pos < n) & (key[np.minimum(pos, n - 1)] == tk)
+            out[pos[hit]] += cnt[hit]
+        if len(links):
+            a, b = links["company_a"].to_numpy(np.int64), links["company_b"].to_numpy(np.int64)
+            ok = b < width
+            lk = np.unique(a[ok] * width + b[ok])
+            pos = np.searchsorted(key, lk)
+            hit = (pos < n) & (key[np.minimum(pos, n - 1)] == lk)
+            out[pos[hit]] += 1
+        return out
+
+    def _group_frame(
+        self,
+        graph: Any,
+        membership: np.ndarray,
+        B: sp.csr_matrix,
+        winner: np.ndarray,
+        pairs: pd.DataFrame,
+        suspicious: np.ndarray,
+    ) -> pd.DataFrame:
+        m = graph.market
+        n_groups = int(membership.max()) + 1 if membership.size and membership.max() >= 0 else 0
+        if n_groups == 0:
+            return pd.DataFrame()
+        time = self._tender_time(m)
+        st = group_statistics(membership, B, winner, pairs, time=time)
+        gt = group_tenders(membership, B)
+        g, t = gt["group"].to_numpy(), gt["tender"].to_numpy()
+        n_sus = np.bincount(g, weights=suspicious[t].astype(np.float64), minlength=n_groups)
+        contested = np.asarray(B.sum(axis=0)).ravel() >= 2
+        q = float(suspicious[contested].mean()) if contested.any() else 0.0
+        from scipy import stats
+
+        n_gt = st["n_tenders"].to_numpy()
+        sus_ev = -stats.binom.logsf(n_sus - 1, n_gt, q) if 0 < q < 1 else np.zeros(n_groups)
+        sus_ev = np.nan_to_num(np.maximum(sus_ev, 0.0), posinf=700.0)
+        size = st["n_members"].to_numpy()
+        n_pairs = size * (size - 1) / 2
+        a, b = pairs["company_a"].to_numpy(), pairs["company_b"].to_numpy()
+        traced = group_pair_sum(membership, a, b, (pairs["shared_traces"].to_numpy() > 0).astype(float),
+                                n_groups=n_groups)
+        st["suspicious_tenders"] = n_sus
+        st["suspicious_share"] = np.where(n_gt > 0, n_sus / np.maximum(n_gt, 1), np.nan)
+        st["traced_pair_share"] = traced / n_pairs
+        # Trace evidence: surprisal of the share of member pairs with shared
+        # traces, relative to all co-bidding pairs of the market.
+        base = float((pairs["shared_traces"].to_numpy() > 0).mean()) if len(pairs) else 0.0
+        trace_ev = np.where(traced > 0, -stats.binom.logsf(traced - 1, n_pairs, max(base, 1e-9)), 0.0)
+        trace_ev = np.nan_to_num(np.maximum(trace_ev, 0.0), posinf=700.0)
+        st["suspicion_evidence"] = sus_ev
+        st["trace_evidence"] = trace_ev
+        structural = []
+        for col in ("cohesion", "exclusivity", "rotation_evenness", "member_win_share", "underwin_max"):
+            v = st[col].to_numpy(dtype=np.float64)
+            z = robust_z(v) if np.isfinite(v).sum() >= 5 else np.zeros(v.size)
+            st[f"z_{col}"] = z
+            structural.append(z_surprisal(np.clip(z, -_Z_CAP, _Z_CAP)))
+        st["structure_evidence"] = np.mean(structural, axis=0)
+        st["score"] = sus_ev + self.trace_weight * trace_ev + st["structure_evidence"].to_numpy()
+
+        comp_ids = m.entities["company"].to_numpy(dtype=object)
+        order = np.argsort(membership, kind="stable")
+        mem_sorted = membership[order]
+        start = np.searchsorted(mem_sorted, np.arange(n_groups))
+        stop = np.searchsorted(mem_sorted, np.arange(n_groups), side="right")
+        members = [[f"company:{c}" for c in sorted(comp_ids[order[s:e]])] for s, e in zip(start, stop)]
+        tids = m.entities["tender"].to_numpy(dtype=object)
+        t_start = np.searchsorted(g, np.arange(n_groups))
+        t_stop = np.searchsorted(g, np.arange(n_groups), side="right")
+        tender_ids = [list(tids[t[s:e]]) for s, e in zip(t_start, t_stop)]
+        st.insert(0, "entity_id", group_ids(members))
+        st.insert(0, "entity_type", "group")
+        st.insert(0, "unit", "group")
+        st["members"] = pd.Series(members, index=st.index, dtype=object)
+        st["tender_ids"] = pd.Series(tender_ids, index=st.index, dtype=object)
+        st["code"] = np.arange(n_groups)
+        return st.reset_index(drop=True)
+
+    @staticmethod
+    def _tender_time(m: Any) -> np.ndarray:
+        """Award, deadline or publication date per tender (int64 ns; missing last)."""
+        out = np.full(m.n("tender"), np.iinfo(np.int64).max, dtype=np.int64)
+        for col in ("published_at", "deadline_at", "awarded_at"):
+            v = m.tenders[col].to_numpy(dtype="datetime64[ns]")
+            ok = ~np.isnat(v)
+            out[ok] = v[ok].astype(np.int64)
+        return out
+
+    # ------------------------------------------------------------ evidence
+    def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        m = graph.market
+        records: list[list[dict[str, Any]]] = []
+        comp_ids = m.entities["company"].to_numpy(dtype=object)
+        tids = m.entities["tender"].to_numpy(dtype=object)
+        tp = self.trace_pairs_
+        tp_t = tp["tender"].to_numpy() if len(tp) else np.empty(0, np.int64)
+        for _, row in units.iterrows():
+            recs: list[dict[str, Any]] = []
+            if row["unit"] == "tender":
+                code = int(row["code"])
+                tlabel = f"tender:{tids[code]}"
+                cls = int(row["bid_class"])
+                for col, (direction, _) in TENDER_SCREENS.items():
+                    z = row.get(f"z_{col}")
+                    if z is None or not np.isfinite(z) or direction * z < 2.0:
+                        continue
+                    recs.append(evidence(
+                        col, row[col], row[f"median_{col}"],
+                        detail=f"{col} {row[col]:.4g} vs median {row[f'median_{col}']:.4g} of tenders with "
+                               f"{cls}+ bids (robust z {z:+.1f})",
+                        path=[tlabel],
+                    ))
+                for col in _REGULARITY_FLAGS:
+                    if bool(row[col]):
+                        recs.append(evidence(col, 1.0, 0.0, detail=f"{col.replace('_', ' ')} among the bids",
+                                             path=[tlabel]))
+                lo, hi = np.searchsorted(tp_t, code), np.searchsorted(tp_t, code, side="right")
+                for _, p in tp.iloc[lo:hi].head(10).iterrows():
+                    ttype = BID_TRACE_TYPES[int(p["trace_type"])]
+                    value = graph.ids(ttype, [int(p["trace"])])[0]
+                    a, b = comp_ids[int(p["company_a"])], comp_ids[int(p["company_b"])]
+                    recs.append(evidence(
+                        f"shared_{ttype}", 1.0, 0.0,
+                        detail=f"bidders {a} and {b} of {tids[code]} used the same {ttype} "
+                               f"(used by {int(p['n_firms'])} firms in the market)",
+                        path=[f"company:{a}", "uses", f"{ttype}:{value}", "uses", f"company:{b}"],
+                    ))
+                for lt in LINK_TYPES:
+                    if row.get(f"links_{lt}", 0) > 0:
+                        recs.append(evidence(f"linked_{lt}", float(row[f"links_{lt}"]), 0.0,
+                                             detail=f"{int(row[f'links_{lt}'])} bidder pair(s) linked by {lt}",
+                                             path=[tlabel]))
+                if row["group"] >= 0 and row["group_evidence"] > 0:
+                    grp = self.groups_.iloc[int(row["group"])]
+                    recs.append(evidence(
+                        "group_share", row["group_share"], 0.0,
+                        detail=f"{row['group_share']:.0%} of the bidders belong to candidate cartel "
+                               f"{grp['entity_id']} (score {grp['score']:.1f})",
+                        path=[tlabel, "bids", grp["members"][0]] if grp["members"] else [tlabel],
+                    ))
+            else:
+                recs.extend(self._group_evidence(graph, row))
+            records.append(recs)
+        return records
+
+    def _group_evidence(self, graph: Any, row: pd.Series) -> list[dict[str, Any]]:
+        m = graph.market
+        groups = self.groups_
+        recs = []
+        for col in ("cohesion", "exclusivity", "rotation_evenness", "member_win_share", "suspicious_share"):
+            recs.append(evidence(col, row[col], float(np.nanmedian(groups[col].to_numpy(dtype=float))),
+                                 detail=f"{col.replace('_', ' ')} {row[col]:.2f} vs median over groups"))
+        g = int(row["code"])
+        comp_ids = m.entities["company"].to_numpy(dtype=object)
+        mem = np.flatnonzero(self.membership_ == g)
+        gt = group_tenders(self.membership_, self._incidence(graph, "bids", m.n("company"), m.n("tender")))
+        t = gt.loc[gt["group"] == g, "tender"].to_numpy()
+        winner = self._winners(graph, t)
+        counts = pd.Series(winner).value_counts()
+        table = ", ".join(f"{comp_ids[c]} {int(counts.get(c, 0))}" for c in mem)
+        outsiders = int(sum(v for k, v in counts.items() if k >= 0 and k not in set(mem)))
+        recs.append(evidence(
+            "rotation", row["rotation_evenness"], 0.0,
+            detail=f"wins in {len(t)} group tenders: {table}; outsiders {outsiders}",
+            path=[f"company:{comp_ids[c]}" for c in mem[:1]],
+        ))
+        p = self.pairs_
+        a, b = p["company_a"].to_numpy(), p["company_b"].to_numpy()
+        inside = (self.membership_[a] == g) & (self.membership_[b] == g)
+        sub = p.loc[inside]
+        for _, r in sub.sort_values("underwin_a", ascending=False).head(3).iterrows():
+            pair = (int(r["company_a"]), int(r["company_b"]))
+            for x, y, col in ((pair[0], pair[1], "underwin_a"), (pair[1], pair[0], "underwin_b")):
+                if r[col] >= 2:
+                    recs.append(evidence(
+                        "never_wins_against_partner", r[col], 0.0,
+                        detail=f"{comp_ids[x]} won {int(r['wins_a'] if col == 'underwin_a' else r['wins_b'])} of "
+                               f"{int(r['n_cobids'])} tenders shared with {comp_ids[y]} although it wins elsewhere "
+                               f"(-log10 p = {r[col]:.1f})",
+                        path=[f"company:{comp_ids[x]}", "bids", "tender", "bids", f"company:{comp_ids[y]}"],
+                    ))
+        tp = self.trace_pairs_
+        if len(tp):
+            ta, tb = tp["company_a"].to_numpy(), tp["company_b"].to_numpy()
+            sel = (self.membership_[ta] == g) & (self.membership_[tb] == g)
+            for _, r in tp.loc[sel].drop_duplicates(["trace_type", "trace"]).head(5).iterrows():
+                ttype = BID_TRACE_TYPES[int(r["trace_type"])]
+                value = graph.ids(ttype, [int(r["trace"])])[0]
+                recs.append(evidence(
+                    f"shared_{ttype}", 1.0, 0.0, detail=f"members share {ttype} {value}",
+                    path=[f"company:{comp_ids[int(r['company_a'])]}", "uses", f"{ttype}:{value}", "uses",
+                          f"company:{comp_ids[int(r['company_b'])]}"],
+                ))
+        return recs
+
+    @staticmethod
+    def _winners(graph: Any, tenders: np.ndarray) -> np.ndarray:
+        m = graph.market
+        W = sp.csr_matrix(graph.adjacency("wins", src_type="company", dst_type="tender", binary=True))
+        return tender_winner(W[: m.n("company")])[tenders]
