@@ -257,10 +257,13 @@ def test_match_names_ids_threshold_and_errors():
                       index=["c1", "c2", "c3", "c4", "c5"])
     strict = match_names(names, threshold=100)
     assert strict[["left", "right"]].values.tolist() == [["c1", "c2"]]
-    loose = match_names(names, threshold=70, blocking=None)
+    loose = match_names(names, threshold=70, blocking=None, core_check=False)
     assert {("c1", "c5"), ("c2", "c5")} <= set(zip(loose["left"], loose["right"]))
+    # 华建 vs 华健 is another trade name: the core check rejects it.
+    checked = match_names(names, threshold=70, blocking=None)
+    assert set(zip(checked["left"], checked["right"])) == {("c1", "c2")}
     assert list(loose.columns) == ["left", "right", "similarity", "method", "left_key", "right_key"]
-    keyed = match_names(names, threshold=70, blocking=lambda s: s.str.slice(0, 1))
+    keyed = match_names(names, threshold=70, blocking=lambda s: s.str.slice(0, 1), core_check=False)
     assert set(zip(keyed["left"], keyed["right"])) == set(zip(loose["left"], loose["right"]))
     with pytest.raises(ValueError, match="threshold"):
         match_names(names, threshold=120)
@@ -275,3 +278,17 @@ def test_match_addresses():
     pairs = match_addresses(addresses, threshold=90)
     assert set(zip(pairs["left"], pairs["right"], pairs["method"])) == {
         (0, 1, "exact"), (0, 2, "fuzzy"), (1, 2, "fuzzy")}
+
+
+def test_core_check_separates_trade_names_from_typos():
+    names = ["青岛建力机电安装工程有限公司", "青岛建正机电安装工程有限公司",  # two firms, one character apart
+             "安嘉市政工程股份有限公司", "安嘉市政功程股份有限公司",  # a typo inside a generic word
+             "Tianlong Building Engineering Co., Ltd.", "Tianrong Building Engineering Co., Ltd.",
+             "Huike Engineering Co., Ltd.", "Huike Engineering Group Co., Ltd.",
+             "建设工程有限公司", "建筑工程有限公司"]  # nothing but generic words
+    unchecked = match_names(names, threshold=80, blocking=None, core_check=False)
+    assert {(0, 1), (2, 3), (4, 5)} <= set(zip(unchecked["left"], unchecked["right"]))
+    checked = match_names(names, threshold=80, blocking=None)
+    assert set(zip(checked["left"], checked["right"])) == {(2, 3), (6, 7)}
+    addresses = ["北京市海淀区中关村大街1号", "北京市海淀区中关村大街2号", "北京市海淀区中关村大街1号院"]
+    assert set(zip(*match_addresses(addresses, threshold=80)[["left", "right"]].T.values)) == {(0, 2)}

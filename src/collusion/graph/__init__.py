@@ -22,6 +22,8 @@ from ._graph import ProcurementGraph, parse_node
 from ._metapath import metapath
 from ._resolution import (
     DOT_INSENSITIVE_DOMAINS,
+    GENERIC_ADDRESS_WORDS,
+    GENERIC_NAME_WORDS,
     PLUS_TAG_DOMAINS,
     match_addresses,
     match_names,
@@ -37,6 +39,8 @@ from ._schema import EDGE_TYPES, ENTITY_NODE_TYPES, NODE_TYPES, TRACE_NODE_TYPES
 
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
+    "GENERIC_ADDRESS_WORDS",
+    "GENERIC_NAME_WORDS",
     "EDGE_TYPES",
     "ENTITY_NODE_TYPES",
     "EdgeType",

@@ -356,8 +356,8 @@ class _Builder:
 
     # ------------------------------------------------------------ resolution
     def same_as(self, nodes: dict[str, pd.DataFrame], *, name_threshold: float, address_threshold: float,
-                blocking: Any) -> None:
-        for t in PARTY_NODE_TYPES:
+                blocking: Any, name_types: tuple[str, ...]) -> None:
+        for t in name_types:
             frame = nodes[t]
             if "name" not in frame or frame["name"].isna().all():
                 continue
@@ -396,6 +396,7 @@ def build_graph(
     name_threshold: float = 90,
     address_threshold: float = 90,
     blocking: Any = "ngram",
+    name_types: Any = ("company", "buyer", "agent"),
 ) -> ProcurementGraph:
     """Build the typed procurement graph of a market.
 
@@ -423,6 +424,9 @@ def build_graph(
         Minimum rapidfuzz similarity (0-100) for a fuzzy link.
     blocking : str, callable, None or list, default "ngram"
         Candidate blocking for fuzzy matching (see :func:`match_names`).
+    name_types : tuple of str, default ("company", "buyer", "agent")
+        Party types whose names are matched. Persons and experts are left out
+        by default: two people called 张伟 are usually two people.
 
     Returns
     -------
@@ -460,7 +464,12 @@ def build_graph(
     nodes = b.node_tables()
     nodes.update(traces)
     if resolve:
-        b.same_as(nodes, name_threshold=name_threshold, address_threshold=address_threshold, blocking=blocking)
+        name_types = (name_types,) if isinstance(name_types, str) else tuple(name_types)
+        bad = sorted(set(name_types) - set(PARTY_NODE_TYPES))
+        if bad:
+            raise ValueError(f"name_types {bad} are not party node types {PARTY_NODE_TYPES}")
+        b.same_as(nodes, name_threshold=name_threshold, address_threshold=address_threshold, blocking=blocking,
+                  name_types=name_types)
     b.finish_uses()
     report = pd.DataFrame(b.report, columns=list(_REPORT_COLUMNS))
     report["rows"] = report["rows"].astype(np.int64)

@@ -23,6 +23,7 @@ in the number of distinct names.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -30,6 +31,8 @@ import pandas as pd
 
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
+    "GENERIC_ADDRESS_WORDS",
+    "GENERIC_NAME_WORDS",
     "PLUS_TAG_DOMAINS",
     "match_addresses",
     "match_names",
@@ -96,8 +99,29 @@ _LATIN_LEGAL_FORMS = (
     "lp",
     "sa",
 )
+# Blanks may split a CJK legal form ("有限 公司"): allow them between its characters.
 _LEGAL_FORM_RE = (
-    r"(?:\s*(?:" + "|".join(_CJK_LEGAL_FORMS) + r")|\s+(?:" + "|".join(_LATIN_LEGAL_FORMS) + r"))\s*$"
+    r"(?:\s*(?:"
+    + "|".join(r"\s*".join(form) for form in _CJK_LEGAL_FORMS)
+    + r")|\s+(?:"
+    + "|".join(_LATIN_LEGAL_FORMS)
+    + r"))\s*$"
+)
+#: Words that say what a construction firm does, not who it is. A fuzzy match
+#: may differ inside them (a typo in 工程) but not in the rest of the name.
+GENERIC_NAME_WORDS: tuple[str, ...] = (
+    "建设", "建筑", "工程", "建工", "市政", "路桥", "公路", "桥梁", "隧道", "装饰", "装修", "园林", "绿化", "机电",
+    "安装", "水利", "水电", "土木", "土石方", "设计", "咨询", "监理", "造价", "招标", "代理", "项目", "管理", "劳务",
+    "环境", "环保", "科技", "实业", "发展", "投资", "贸易", "集团", "电力", "通信", "智能", "消防", "钢结构", "幕墙",
+    "construction", "engineering", "building", "municipal", "decoration", "landscaping", "landscape",
+    "installation", "electromechanical", "mechanical", "electrical", "water", "conservancy", "civil", "road",
+    "bridge", "design", "consulting", "consultancy", "technology", "development", "investment", "management",
+    "industrial", "industry", "trading", "group", "holding", "holdings", "services", "international",
+)
+#: Words of addresses that locate nothing by themselves.
+GENERIC_ADDRESS_WORDS: tuple[str, ...] = (
+    "省", "市", "区", "县", "镇", "乡", "村", "路", "街", "大街", "大道", "巷", "号", "楼", "栋", "单元", "室", "层",
+    "st", "rd", "ave", "blvd", "bldg", "fl", "rm", "ste", "dist", "no",
 )
 _ADDRESS_COUNTRY_RE = r"^\s*(?:中华人民共和国|中国|people'?s republic of china|p\.?r\.? ?china|china)\s*"
 _ADDRESS_ABBREVIATIONS = {
@@ -723,6 +747,70 @@ def _unique_pairs(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarr
     return code // n, code % n
 
 
+def _common_grams(strings: np.ndarray, share: float, min_count: int, max_len: int = 48) -> set[str]:
+    """Character bigrams of CJK strings found in many strings."""
+    if len(strings) == 0:
+        return set()
+    cp, lengths = _codepoints(strings, max_len)
+    n_str, width = cp.shape
+    cjk = (cp >= 0x2E80).any(axis=1)
+    c = np.concatenate([cp.astype(np.int64), np.zeros((n_str, 1), dtype=np.int64)], axis=1)
+    packed = (c[:, :width] << 42) | (c[:, 1 : width + 1] << 21)
+    valid = (np.arange(width)[None, :] < (lengths - 1)[:, None]) & cjk[:, None]
+    rows, cols = np.nonzero(valid)
+    pairs = np.unique(np.column_stack([rows, packed[rows, cols]]), axis=0)  # distinct grams per string
+    grams, df = np.unique(pairs[:, 1], return_counts=True)
+    common = grams[df >= max(min_count, share * int(cjk.sum()))]
+    mask = (1 << 21) - 1
+    return {
+        "".join(chr(int(x)) for x in ((g >> 42) & mask, (g >> 21) & mask, g & mask) if x) for g in common.tolist()
+    }
+
+
+def _residue(key: str, common: set[str], vocab: re.Pattern[str] | None) -> str:
+    """``key`` without the characters covered by generic words or common n-grams."""
+    generic = np.zeros(len(key), dtype=bool)
+    if vocab is not None:
+        for m in vocab.finditer(key):
+            generic[m.start() : m.end()] = True
+    # Common bigrams stand for cities and trade words in CJK names; Latin
+    # trigrams are too short to mean anything (pinyin syllables are all common),
+    # so Latin keys rely on the word list only.
+    if any(ord(ch) >= 0x2E80 for ch in key):
+        for i in range(len(key) - 1):
+            if key[i : i + 2] in common:
+                generic[i : i + 2] = True
+    return "".join(ch for ch, g in zip(key, generic) if not g)
+
+
+def _same_core(
+    keys: np.ndarray, u: np.ndarray, v: np.ndarray, vocab: Sequence[str], share: float, min_count: int
+) -> np.ndarray:
+    """Whether each fuzzy pair agrees on its distinctive part.
+
+    The distinctive part (residue) of a key is what is left once generic
+    words and n-grams common to many keys (trade words, cities) are removed.
+    Two keys may be the same entity when one residue contains the other:
+    they then differ only inside generic words (a typo in 工程) or by an
+    added word, not by a different trade name (青岛建力 vs 青岛建正) or house
+    number. Loops over the keys of the candidate pairs that passed the
+    threshold only.
+    """
+    if u.size == 0:
+        return np.zeros(0, dtype=bool)
+    common = _common_grams(keys, share, min_count)
+    pattern = re.compile("|".join(sorted((re.escape(w) for w in vocab), key=len, reverse=True))) if vocab else None
+    involved = np.unique(np.concatenate([u, v]))
+    residue = {int(k): _residue(str(keys[k]), common, pattern) for k in involved}
+    return np.fromiter(
+        # An empty remainder (a name made of generic words only) identifies nothing.
+        (bool(a) and bool(b) and ((a in b) or (b in a))
+         for a, b in ((residue[int(x)], residue[int(y)]) for x, y in zip(u, v))),
+        dtype=bool,
+        count=u.size,
+    )
+
+
 def _resolve_scorer(scorer: Any) -> Callable[..., float]:
     from rapidfuzz import fuzz
 
@@ -744,6 +832,9 @@ def _match(
     max_block: int,
     prefix_len: int,
     workers: int,
+    core_check: bool,
+    vocab: Sequence[str],
+    common_share: float,
 ) -> pd.DataFrame:
     from rapidfuzz import process
 
@@ -783,6 +874,9 @@ def _match(
         ).round(4)
         hit = sims >= threshold
         cand_u, cand_v, sims = cand_u[hit], cand_v[hit], sims[hit]
+        if core_check:
+            ok = _same_core(key_strings, cand_u, cand_v, vocab, common_share, min_count=5)
+            cand_u, cand_v, sims = cand_u[ok], cand_v[ok], sims[ok]
     else:
         sims = np.empty(0)
     fa, fb = _cross_pairs(starts[cand_u], sizes[cand_u], starts[cand_v], sizes[cand_v])
@@ -829,6 +923,22 @@ _MATCH_DOC_PARAMS = """
         Prefix length of the ``"prefix"`` blocking.
     workers : int, default 1
         Threads used by rapidfuzz (``-1`` = all cores).
+    core_check : bool, default True
+        Keep a fuzzy pair only if the keys agree on their distinctive part:
+        with generic words (``generic_words``) and, in CJK keys, character
+        bigrams found in at least ``common_share`` of the CJK keys (and 5
+        keys) removed, both remainders must be non-empty and one must
+        contain the other. This rejects 青岛建力机电安装 vs 青岛建正机电安装
+        (one character, but another trade name) and 1号 vs 2号, and keeps
+        typos inside generic words and added words. Look-alike typos inside
+        the trade name itself are then missed: a name alone cannot tell them
+        from a different firm.
+    generic_words : sequence of str
+        Words that describe rather than identify (:data:`GENERIC_NAME_WORDS`,
+        :data:`GENERIC_ADDRESS_WORDS`).
+    common_share : float, default 0.005
+        Share of CJK keys above which a bigram counts as generic (cities,
+        street names in large lists).
 
     Returns
     -------
@@ -850,6 +960,9 @@ def match_names(
     max_block: int = 200,
     prefix_len: int = 4,
     workers: int = 1,
+    core_check: bool = True,
+    generic_words: Sequence[str] = GENERIC_NAME_WORDS,
+    common_share: float = 0.005,
 ) -> pd.DataFrame:
     """Pairs of names that probably denote the same organisation or person.
 
@@ -873,6 +986,9 @@ def match_names(
         max_block=max_block,
         prefix_len=prefix_len,
         workers=workers,
+        core_check=core_check,
+        vocab=generic_words,
+        common_share=common_share,
     )
 
 
@@ -886,6 +1002,9 @@ def match_addresses(
     max_block: int = 200,
     prefix_len: int = 4,
     workers: int = 1,
+    core_check: bool = True,
+    generic_words: Sequence[str] = GENERIC_ADDRESS_WORDS,
+    common_share: float = 0.005,
 ) -> pd.DataFrame:
     """Pairs of postal addresses that probably denote the same place.
 
@@ -906,6 +1025,9 @@ def match_addresses(
         max_block=max_block,
         prefix_len=prefix_len,
         workers=workers,
+        core_check=core_check,
+        vocab=generic_words,
+        common_share=common_share,
     )
 
 
