@@ -178,12 +178,16 @@ def _prepare(
     if order is not None:
         x = x[order]
     elif assume_sorted and x.size > 1:
-        ids = segment_ids(offsets)
-        down = (x[1:] < x[:-1]) & (ids[1:] == ids[:-1])
-        if down.any():
-            row = int(np.flatnonzero(down)[0]) + 1
+        # Prices may only go down where a new tender starts.
+        down = np.flatnonzero(x[1:] < x[:-1]) + 1
+        starts = np.zeros(x.size + 1, dtype=bool)
+        starts[offsets] = True
+        inside = down[~starts[down]]
+        if inside.size:
+            row = int(inside[0])
+            tender = int(np.searchsorted(offsets, row, side="right") - 1)
             raise ValueError(
-                f"assume_sorted=True but prices are not sorted inside tender {int(ids[row])} (row {row}); "
+                f"assume_sorted=True but prices are not sorted inside tender {tender} (row {row}); "
                 "pass assume_sorted=False"
             )
     return x, offsets
@@ -436,35 +440,37 @@ def _subset_index(n: int, k: int, max_exact_bids: int) -> tuple[np.ndarray, bool
     return np.arange(n - k + 1)[:, None] + np.arange(k)[None, :], False
 
 
-def _screens_of_rows(s: np.ndarray) -> dict[str, np.ndarray]:
-    """Screens of sorted rows of ``s`` (last axis = the k bids, ascending)."""
+def _screens_of_rows(s: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Screens ``names`` of sorted rows of ``s`` (last axis = the k bids, ascending)."""
     k = s.shape[-1]
     b1, b2, bk = s[..., 0], s[..., 1], s[..., -1]
+    out: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s.mean(axis=-1)
-        d = s - mean[..., None]
-        d2 = d * d
-        m2 = d2.sum(axis=-1)
         varying = bk > b1
-        out = {
-            "cv": np.where(varying, np.sqrt(m2 / (k - 1)) / mean, 0.0),
-            "spd": (bk - b1) / b1,
-            "diffp": (b2 - b1) / b1,
-        }
-        if k >= 3:
-            losing = s[..., 1:]
-            sl = losing.std(axis=-1, ddof=1)
-            out["rd"] = np.where(bk > b2, (b2 - b1) / sl, np.nan)
-            m3 = (d2 * d).sum(axis=-1)
-            out["skew"] = np.where(varying, k * np.sqrt(k - 1.0) / (k - 2.0) * m3 / m2**1.5, np.nan)
-        if k >= 4:
-            m4 = (d2 * d2).sum(axis=-1)
-            out["kurt"] = np.where(
-                varying,
-                k * (k + 1.0) * (k - 1.0) * m4 / ((k - 2.0) * (k - 3.0) * m2 * m2)
-                - 3.0 * (k - 1.0) ** 2 / ((k - 2.0) * (k - 3.0)),
-                np.nan,
-            )
+        if "spd" in names:
+            out["spd"] = (bk - b1) / b1
+        if "diffp" in names:
+            out["diffp"] = (b2 - b1) / b1
+        if "rd" in names:
+            out["rd"] = np.where(bk > b2, (b2 - b1) / s[..., 1:].std(axis=-1, ddof=1), np.nan)
+        if {"cv", "skew", "kurt"} & set(names):
+            mean = s.mean(axis=-1)
+            d = s - mean[..., None]
+            d2 = d * d
+            m2 = d2.sum(axis=-1)
+            if "cv" in names:
+                out["cv"] = np.where(varying, np.sqrt(m2 / (k - 1)) / mean, 0.0)
+            if "skew" in names:
+                m3 = (d2 * d).sum(axis=-1)
+                out["skew"] = np.where(varying, k * np.sqrt(k - 1.0) / (k - 2.0) * m3 / m2**1.5, np.nan)
+            if "kurt" in names:
+                m4 = (d2 * d2).sum(axis=-1)
+                out["kurt"] = np.where(
+                    varying,
+                    k * (k + 1.0) * (k - 1.0) * m4 / ((k - 2.0) * (k - 3.0) * m2 * m2)
+                    - 3.0 * (k - 1.0) ** 2 / ((k - 2.0) * (k - 3.0)),
+                    np.nan,
+                )
     return out
 
 
@@ -591,7 +597,7 @@ def subset_screens(
             for lo in range(0, tenders.size, step):
                 part = tenders[lo : lo + step]
                 bids = x[offsets[part][:, None] + np.arange(count)[None, :]]  # (T, count), sorted rows
-                values = _screens_of_rows(bids[:, idx])  # each (T, n_subsets)
+                values = _screens_of_rows(bids[:, idx], names)  # each (T, n_subsets)
                 for s in names:
                     for st in stats:
                         cols[(s, st)][part] = _summarise(values[s], st)
