@@ -91,7 +91,6 @@ are together (:func:`price_screens`).
 from __future__ import annotations
 
 from itertools import combinations
-from math import comb
 from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
