@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
@@ -154,12 +156,16 @@ def _as_object_series(uniques: Any) -> pd.Series:
     pyarrow, which lacks look-arounds).
     """
     arr = np.asarray(uniques, dtype=object)
-    missing = pd.isna(arr)
-    # Numbers (phones read as int, say) become text; this loops over distinct values only.
-    arr = np.array([None if m else (v if isinstance(v, str) else _number_text(v)) for v, m in zip(arr, missing)], dtype=object)
-    s = pd.Series(arr, dtype=object)
-    s = s.str.normalize("NFKC").str.strip()
-    return s.where(s.str.len() > 0, None)
+    if pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
+        # Numbers (phones read as int, say) become text; loops over distinct values only.
+        missing = pd.isna(arr)
+        arr = np.array([None if m else (v if isinstance(v, str) else _number_text(v)) for v, m in zip(arr, missing)],
+                       dtype=object)
+    # NFKC, trimming and blank detection in Arrow's C++ kernels: these run on
+    # every distinct value, so they dominate when most values are canonical.
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(pa.array(arr, type=pa.string(), from_pandas=True), form="NFKC"))
+    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    return pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _number_text(value: Any) -> str:
@@ -230,12 +236,60 @@ def _handle_invalid(values: pd.Series, canon: np.ndarray, invalid: np.ndarray, e
     return canon
 
 
+def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | None = None) -> Callable[[Any], Any]:
+    """Decorate a kernel so that values already in canonical form skip it.
+
+    Most trace values in an export are already canonical (a plain mobile
+    number, a lower-case e-mail); one full-match regex per value is much
+    cheaper than the ten string passes of a kernel.
+    """
+    rx = re.compile(pattern)
+
+    def decorate(kernel: Callable[..., Any]) -> Callable[..., Any]:
+        def run(s: pd.Series, *args: Any) -> Any:
+            fast = np.array(s.str.fullmatch(rx).fillna(False).to_numpy(dtype=bool), dtype=bool)
+            if exclude is not None and fast.any():
+                fast = fast & ~exclude(s)
+            if not fast.any():
+                return kernel(s, *args)
+            slow = np.flatnonzero(~fast)
+            out = kernel(s.iloc[slow].reset_index(drop=True), *args)
+            canon = s.to_numpy(dtype=object).copy()
+            if isinstance(out, tuple):
+                canon[slow] = out[0]
+                invalid = np.zeros(len(s), dtype=bool)
+                invalid[slow] = out[1]
+                return canon, invalid
+            canon[slow] = out
+            return canon
+
+        run.__name__ = kernel.__name__
+        run.__doc__ = kernel.__doc__
+        return run
+
+    return decorate
+
+
+def _ip_placeholder(s: pd.Series) -> np.ndarray:
+    return s.str.match(r"127\.|0\.0\.0\.0$|255\.255\.255\.255$").fillna(False).to_numpy(dtype=bool)
+
+
+def _email_special(s: pd.Series) -> np.ndarray:
+    # Domains whose dot rules apply, or that are aliases, always take the slow path.
+    special = tuple("@" + d for d in sorted(DOT_INSENSITIVE_DOMAINS | set(_DOMAIN_ALIASES)))
+    return s.str.endswith(special).fillna(False).to_numpy(dtype=bool)
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+
+
 # --------------------------------------------------------------------------- kernels
 # Each kernel maps an object Series of unique stripped NFKC strings (NaN for
 # missing) to an object array of canonical strings (None for missing). Kernels
 # that can tell valid from invalid input also return the invalid mask.
 
 
+@_fast_path(r"1[3-9]\d{9}")
 def _phone_kernel(s: pd.Series) -> np.ndarray:
     # Drop extensions: everything after 转 / 分机 / ext / x / #.
     s = s.str.replace(r"(?i)\s*(?:转|分机|ext\.?|x|#).*$", "", regex=True)
@@ -266,6 +320,7 @@ def _phone_kernel(s: pd.Series) -> np.ndarray:
     return _finish(digits)
 
 
+@_fast_path(r"[a-z0-9_%-]+(?:\.[a-z0-9_%-]+)*@[a-z0-9-]+(?:\.[a-z0-9-]+)+", exclude=_email_special)
 def _email_kernel(
     s: pd.Series,
     dot_insensitive: frozenset[str] = DOT_INSENSITIVE_DOMAINS,
@@ -284,6 +339,7 @@ def _email_kernel(
     return _finish(out)
 
 
+@_fast_path(rf"{_OCTET}(?:\.{_OCTET}){{3}}", exclude=_ip_placeholder)
 def _ip_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     s = s.str.lower()
     # Strip an IPv6 zone, brackets and ports: "[fe80::1%eth0]:443" -> "fe80::1".
@@ -322,6 +378,8 @@ def _ip_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return canon, invalid
 
 
+@_fast_path(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}",
+            exclude=lambda s: s.isin(["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"]).to_numpy())
 def _mac_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     s = s.str.lower().str.replace(r"[\s:\-.]", "", regex=True)
     valid = s.str.fullmatch(r"[0-9a-f]{12}").fillna(False).to_numpy(dtype=bool)
@@ -332,12 +390,14 @@ def _mac_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return _finish(out), invalid
 
 
+@_fast_path(r"[0-9A-Z]*[1-9A-Z][0-9A-Z]*")
 def _account_kernel(s: pd.Series) -> np.ndarray:
     s = s.str.upper().str.replace(r"[\s\-_./]", "", regex=True)
     s = s.where(~s.str.fullmatch(r"0+").fillna(False), None)
     return _finish(s)
 
 
+@_fast_path(r"[0-9a-z_\-.:/+=]+")
 def _token_kernel(s: pd.Series) -> np.ndarray:
     """Opaque tokens such as document fingerprints: width, case and blanks only."""
     return _finish(s.str.casefold().str.replace(r"\s+", "", regex=True))
