@@ -101,6 +101,7 @@ from ._segments import (
     segment_count,
     segment_ids,
     segment_max,
+    segment_min,
     segment_nth,
     segment_rank,
     segment_sum,
@@ -282,16 +283,16 @@ def _sorted_screens(
         )
 
         # KS distance to U[b1, bn]: D = max_i max(i/n - F(b_i), F(b_i) - (i-1)/n).
-        f = np.take(b1, ids, out=d)
-        np.subtract(x, f, out=f)
-        np.multiply(f, np.take(1.0 / rng, ids, out=t), out=f)  # F(b_i)
-        step = np.take(1.0 / nf, ids, out=t)  # 1 / n
-        upper = np.multiply(rank + 1, step, out=u)  # i / n, i the 1-based rank
-        g = np.subtract(f, upper, out=f)  # F - i/n
-        np.add(g, step, out=step)  # F - (i-1)/n
-        np.negative(g, out=g)  # i/n - F
-        dist = np.maximum(g, step, out=g)
-        kstest = np.where((n >= 2) & varying, segment_max(dist, offsets), np.nan)
+        # With g_i = F(b_i) - (i-1)/n both terms are g_i and 1/n - g_i, so
+        # D = max(max_i g_i, 1/n - min_i g_i): two segment reductions.
+        g = np.take(b1, ids, out=d)
+        np.subtract(x, g, out=g)
+        np.multiply(g, np.take(1.0 / rng, ids, out=t), out=g)  # F(b_i)
+        inv_n = 1.0 / nf
+        np.multiply(rank, np.take(inv_n, ids, out=t), out=u)  # (i - 1) / n
+        np.subtract(g, u, out=g)
+        dmax = np.maximum(segment_max(g, offsets), inv_n - segment_min(g, offsets))
+        kstest = np.where((n >= 2) & varying, dmax, np.nan)
 
     out = {
         "n_bids": n,
