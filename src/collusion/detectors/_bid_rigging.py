@@ -24,6 +24,7 @@ from ..features._cobidding import (
     group_pair_sum,
     group_statistics,
     group_tenders,
+    pair_wins,
     suspicious_cobids,
     tender_group_share,
     tender_winner,
@@ -63,6 +64,8 @@ LINK_TYPES: tuple[str, ...] = ("project_manager", "related_party", "registration
 #: suspicious, not infinitely so).
 _Z_CAP = 8.0
 _MIN_CLASS = 30
+#: Group statistics reported against their median over all groups.
+_GROUP_EVIDENCE = ("cohesion", "exclusivity", "rotation_evenness", "member_win_share", "suspicious_share")
 
 
 def _bid_count_classes(n_bids: np.ndarray, *, min_size: int = _MIN_CLASS) -> np.ndarray:
@@ -317,7 +320,7 @@ class BidRiggingDetector(BaseDetector):
         # --- co-bidding pairs, suspicious co-bidding, groups
         W = self._incidence(graph, "wins", n_c, n_t)
         winner = tender_winner(W)
-        pairs = cobid_pairs(B, W, min_cobids=self.min_cobids)
+        pairs = cobid_pairs(B, min_cobids=self.min_cobids)
         # Pairs are tested on price evidence only: a trace two firms always
         # share would make every tender they meet in "suspicious" and the
         # test circular. Traces enter the group score separately.
@@ -335,9 +338,22 @@ class BidRiggingDetector(BaseDetector):
             pairs["logp"].to_numpy()[backbone], n_c, resolution=self.resolution, seed=self.random_state,
         )
         self.membership_ = membership
+        # Who wins when members meet: only needed for pairs inside a group.
+        ga = membership[pairs["company_a"].to_numpy()]
+        inside = (ga >= 0) & (ga == membership[pairs["company_b"].to_numpy()])
+        wins = pair_wins(B, W, pairs["company_a"].to_numpy()[inside], pairs["company_b"].to_numpy()[inside],
+                         pairs["n_cobids"].to_numpy()[inside])
+        for col in wins.columns:
+            full = np.full(len(pairs), np.nan)
+            full[inside] = wins[col].to_numpy(dtype=np.float64)
+            pairs[col] = full
         pair_traces = self._pair_trace_flags(pairs, trace_pairs, links)
         pairs["shared_traces"] = pair_traces
         self.pairs_ = pairs
+        self._pair_arrays = {c: pairs[c].to_numpy() for c in
+                             ("company_a", "company_b", "n_cobids", "wins_a", "wins_b", "underwin_a", "underwin_b")}
+        self._group_tenders = {"group": np.empty(0, np.int64), "tender": np.empty(0, np.int64)}
+        self._winner = winner
         tender["suspicious"] = suspicious
         tender["winner"] = winner
 
@@ -369,8 +385,12 @@ class BidRiggingDetector(BaseDetector):
         tender.insert(0, "entity_id", tids[has_bids])
         tender.insert(0, "entity_type", "tender")
         tender.insert(0, "unit", "tender")
-        tender["tender_ids"] = pd.Series([[t] for t in tids[has_bids]], index=tender.index, dtype=object)
-        tender["members"] = pd.Series([[f"tender:{t}"] for t in tids[has_bids]], index=tender.index, dtype=object)
+        kept = tids[has_bids]
+        labels = ("tender:" + pd.Series(kept, dtype=object).astype(str)).to_numpy(dtype=object)
+        # One-element lists built in C (ndarray.tolist), not one Python call per tender.
+        tender["tender_ids"] = pd.Series(np.asarray(kept, dtype=object).reshape(-1, 1).tolist(),
+                                         index=tender.index, dtype=object)
+        tender["members"] = pd.Series(labels.reshape(-1, 1).tolist(), index=tender.index, dtype=object)
         tender["code"] = np.flatnonzero(has_bids)
         frames = [tender]
         if len(groups):
@@ -551,6 +571,7 @@ class BidRiggingDetector(BaseDetector):
         time = self._tender_time(m)
         st = group_statistics(membership, B, winner, pairs, time=time)
         gt = group_tenders(membership, B)
+        self._group_tenders = {"group": gt["group"].to_numpy(), "tender": gt["tender"].to_numpy()}
         g, t = gt["group"].to_numpy(), gt["tender"].to_numpy()
         n_sus = np.bincount(g, weights=suspicious[t].astype(np.float64), minlength=n_groups)
         contested = np.asarray(B.sum(axis=0)).ravel() >= 2
@@ -614,113 +635,160 @@ class BidRiggingDetector(BaseDetector):
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        # Evidence is built per finding (a list of records each), but every
+        # lookup is an array index: no pandas access inside the loop.
         m = graph.market
-        records: list[list[dict[str, Any]]] = []
-        comp_ids = m.entities["company"].to_numpy(dtype=object)
-        tids = m.entities["tender"].to_numpy(dtype=object)
-        tp = self.trace_pairs_
-        tp_t = tp["tender"].to_numpy() if len(tp) else np.empty(0, np.int64)
-        for _, row in units.iterrows():
-            recs: list[dict[str, Any]] = []
-            if row["unit"] == "tender":
-                code = int(row["code"])
-                tlabel = f"tender:{tids[code]}"
-                cls = int(row["bid_class"])
-                for col, (direction, _) in TENDER_SCREENS.items():
-                    z = row.get(f"z_{col}")
-                    if z is None or not np.isfinite(z) or direction * z < 2.0:
-                        continue
-                    recs.append(evidence(
-                        col, row[col], row[f"median_{col}"],
-                        detail=f"{col} {row[col]:.4g} vs median {row[f'median_{col}']:.4g} of tenders with "
-                               f"{cls}+ bids (robust z {z:+.1f})",
-                        path=[tlabel],
-                    ))
-                for col in _REGULARITY_FLAGS:
-                    if bool(row[col]):
-                        recs.append(evidence(col, 1.0, 0.0, detail=f"{col.replace('_', ' ')} among the bids",
-                                             path=[tlabel]))
-                lo, hi = np.searchsorted(tp_t, code), np.searchsorted(tp_t, code, side="right")
-                for _, p in tp.iloc[lo:hi].head(10).iterrows():
-                    ttype = BID_TRACE_TYPES[int(p["trace_type"])]
-                    value = graph.ids(ttype, [int(p["trace"])])[0]
-                    a, b = comp_ids[int(p["company_a"])], comp_ids[int(p["company_b"])]
-                    recs.append(evidence(
-                        f"shared_{ttype}", 1.0, 0.0,
-                        detail=f"bidders {a} and {b} of {tids[code]} used the same {ttype} "
-                               f"(used by {int(p['n_firms'])} firms in the market)",
-                        path=[f"company:{a}", "uses", f"{ttype}:{value}", "uses", f"company:{b}"],
-                    ))
-                for lt in LINK_TYPES:
-                    if row.get(f"links_{lt}", 0) > 0:
-                        recs.append(evidence(f"linked_{lt}", float(row[f"links_{lt}"]), 0.0,
-                                             detail=f"{int(row[f'links_{lt}'])} bidder pair(s) linked by {lt}",
-                                             path=[tlabel]))
-                if row["group"] >= 0 and row["group_evidence"] > 0:
-                    grp = self.groups_.iloc[int(row["group"])]
-                    recs.append(evidence(
-                        "group_share", row["group_share"], 0.0,
-                        detail=f"{row['group_share']:.0%} of the bidders belong to candidate cartel "
-                               f"{grp['entity_id']} (score {grp['score']:.1f})",
-                        path=[tlabel, "bids", grp["members"][0]] if grp["members"] else [tlabel],
-                    ))
-            else:
-                recs.extend(self._group_evidence(graph, row))
-            records.append(recs)
+        ctx = _EvidenceContext(self, graph)
+        kind = units["unit"].to_numpy(dtype=object)
+        code = units["code"].to_numpy(dtype=np.int64)
+        records: list[list[dict[str, Any]]] = [[] for _ in range(len(units))]
+        is_t = np.flatnonzero(kind == "tender")
+        if is_t.size:
+            tu = units.iloc[is_t]
+            cols = {c: tu[c].to_numpy() for c in tu.columns if c.startswith(("z_", "median_", "links_"))}
+            for c in (*TENDER_SCREENS, *_REGULARITY_FLAGS, "bid_class", "group", "group_share", "group_evidence"):
+                cols[c] = tu[c].to_numpy()
+            tids = m.entities["tender"].to_numpy(dtype=object)
+            for j, i in enumerate(is_t):
+                records[i] = ctx.tender_records(int(code[i]), {c: v[j] for c, v in cols.items()}, tids)
+        for i in np.flatnonzero(kind == "group"):
+            records[i] = ctx.group_records(int(code[i]), units.iloc[i])
         return records
 
-    def _group_evidence(self, graph: Any, row: pd.Series) -> list[dict[str, Any]]:
+
+class _EvidenceContext:
+    """Arrays shared by the evidence records of one ``fit`` (built once per call)."""
+
+    def __init__(self, det: BidRiggingDetector, graph: Any) -> None:
+        self.det = det
+        self.graph = graph
         m = graph.market
-        groups = self.groups_
-        recs = []
-        for col in ("cohesion", "exclusivity", "rotation_evenness", "member_win_share", "suspicious_share"):
-            recs.append(evidence(col, row[col], float(np.nanmedian(groups[col].to_numpy(dtype=float))),
-                                 detail=f"{col.replace('_', ' ')} {row[col]:.2f} vs median over groups"))
-        g = int(row["code"])
-        comp_ids = m.entities["company"].to_numpy(dtype=object)
-        mem = np.flatnonzero(self.membership_ == g)
-        gt = group_tenders(self.membership_, self._incidence(graph, "bids", m.n("company"), m.n("tender")))
-        t = gt.loc[gt["group"] == g, "tender"].to_numpy()
-        winner = self._winners(graph, t)
-        counts = pd.Series(winner).value_counts()
-        table = ", ".join(f"{comp_ids[c]} {int(counts.get(c, 0))}" for c in mem)
-        outsiders = int(sum(v for k, v in counts.items() if k >= 0 and k not in set(mem)))
-        recs.append(evidence(
-            "rotation", row["rotation_evenness"], 0.0,
-            detail=f"wins in {len(t)} group tenders: {table}; outsiders {outsiders}",
-            path=[f"company:{comp_ids[c]}" for c in mem[:1]],
-        ))
-        p = self.pairs_
-        a, b = p["company_a"].to_numpy(), p["company_b"].to_numpy()
-        inside = (self.membership_[a] == g) & (self.membership_[b] == g)
-        sub = p.loc[inside]
-        for _, r in sub.sort_values("underwin_a", ascending=False).head(3).iterrows():
-            pair = (int(r["company_a"]), int(r["company_b"]))
-            for x, y, col in ((pair[0], pair[1], "underwin_a"), (pair[1], pair[0], "underwin_b")):
-                if r[col] >= 2:
-                    recs.append(evidence(
-                        "never_wins_against_partner", r[col], 0.0,
-                        detail=f"{comp_ids[x]} won {int(r['wins_a'] if col == 'underwin_a' else r['wins_b'])} of "
-                               f"{int(r['n_cobids'])} tenders shared with {comp_ids[y]} although it wins elsewhere "
-                               f"(-log10 p = {r[col]:.1f})",
-                        path=[f"company:{comp_ids[x]}", "bids", "tender", "bids", f"company:{comp_ids[y]}"],
-                    ))
-        tp = self.trace_pairs_
-        if len(tp):
-            ta, tb = tp["company_a"].to_numpy(), tp["company_b"].to_numpy()
-            sel = (self.membership_[ta] == g) & (self.membership_[tb] == g)
-            for _, r in tp.loc[sel].drop_duplicates(["trace_type", "trace"]).head(5).iterrows():
-                ttype = BID_TRACE_TYPES[int(r["trace_type"])]
-                value = graph.ids(ttype, [int(r["trace"])])[0]
-                recs.append(evidence(
-                    f"shared_{ttype}", 1.0, 0.0, detail=f"members share {ttype} {value}",
-                    path=[f"company:{comp_ids[int(r['company_a'])]}", "uses", f"{ttype}:{value}", "uses",
-                          f"company:{comp_ids[int(r['company_b'])]}"],
-                ))
+        self.comp_ids = m.entities["company"].to_numpy(dtype=object)
+        tp = det.trace_pairs_
+        self.tp = {c: tp[c].to_numpy() for c in tp.columns}
+        self.tp_tender = self.tp["tender"] if len(tp) else np.empty(0, np.int64)
+        self.values: dict[int, np.ndarray] = {}
+        groups = det.groups_
+        self.group_id = groups["entity_id"].to_numpy(dtype=object) if len(groups) else np.empty(0, object)
+        self.group_members = groups["members"].to_numpy(dtype=object) if len(groups) else np.empty(0, object)
+        self.group_score = groups["score"].to_numpy(dtype=np.float64) if len(groups) else np.empty(0)
+        self.group_medians = {c: float(np.nanmedian(groups[c].to_numpy(dtype=np.float64)))
+                              for c in _GROUP_EVIDENCE} if len(groups) else {}
+        # Pairs (co-bidding and trace-sharing) whose two firms are in one
+        # group, sorted by group, so each group's rows are one slice.
+        mem = det.membership_
+        self.internal = {}
+        for name, arrays in (("pairs", det._pair_arrays), ("traces", self.tp)):
+            if not len(arrays.get("company_a", ())):
+                self.internal[name] = (np.empty(0, np.int64), np.empty(0, np.int64))
+                continue
+            ga, gb = mem[arrays["company_a"]], mem[arrays["company_b"]]
+            rows = np.flatnonzero((ga == gb) & (ga >= 0))
+            order = np.argsort(ga[rows], kind="stable")
+            self.internal[name] = (ga[rows][order], rows[order])
+
+    def _inside(self, name: str, g: int) -> np.ndarray:
+        keys, rows = self.internal[name]
+        return rows[np.searchsorted(keys, g):np.searchsorted(keys, g, side="right")]
+
+    def _value(self, ttype_code: int, trace: int) -> str:
+        if ttype_code not in self.values:
+            self.values[ttype_code] = self.graph.index(BID_TRACE_TYPES[ttype_code]).to_numpy()
+        return str(self.values[ttype_code][trace])
+
+    def trace_records(self, rows: np.ndarray, context: str) -> list[dict[str, Any]]:
+        out = []
+        tp, comp = self.tp, self.comp_ids
+        for r in rows:
+            k = int(tp["trace_type"][r])
+            ttype = BID_TRACE_TYPES[k]
+            value = self._value(k, int(tp["trace"][r]))
+            a, b = comp[int(tp["company_a"][r])], comp[int(tp["company_b"][r])]
+            n_firms = int(tp["n_firms"][r])
+            out.append(evidence(
+                f"shared_{ttype}", 1.0, 0.0,
+                detail=f"{a} and {b} used the same {ttype} {value} {context} "
+                       f"(a value {n_firms} firms use in the market)",
+                path=[f"company:{a}", "uses", f"{ttype}:{value}", "uses", f"company:{b}"],
+            ))
+        return out
+
+    def tender_records(self, code: int, row: dict[str, Any], tids: np.ndarray) -> list[dict[str, Any]]:
+        tlabel = f"tender:{tids[code]}"
+        recs: list[dict[str, Any]] = []
+        cls = int(row["bid_class"])
+        for col, (direction, _) in TENDER_SCREENS.items():
+            z = row[f"z_{col}"]
+            if not np.isfinite(z) or direction * z < 2.0:
+                continue
+            med = row[f"median_{col}"]
+            recs.append(evidence(
+                col, row[col], med,
+                detail=f"{col} {row[col]:.4g} vs median {med:.4g} of comparable tenders "
+                       f"({cls}+ bids; robust z {z:+.1f})",
+                path=[tlabel],
+            ))
+        for col in _REGULARITY_FLAGS:
+            if bool(row[col]):
+                recs.append(evidence(col, 1.0, 0.0, detail=f"{col.replace('_', ' ')} among the bids", path=[tlabel]))
+        lo = np.searchsorted(self.tp_tender, code)
+        hi = np.searchsorted(self.tp_tender, code, side="right")
+        recs.extend(self.trace_records(np.arange(lo, min(hi, lo + 10)), f"in {tids[code]}"))
+        for lt in LINK_TYPES:
+            n = row.get(f"links_{lt}", 0)
+            if n > 0:
+                recs.append(evidence(f"linked_{lt}", float(n), 0.0,
+                                     detail=f"{int(n)} pair(s) of bidders linked by {lt.replace('_', ' ')}",
+                                     path=[tlabel]))
+        g = int(row["group"])
+        if g >= 0 and row["group_evidence"] > 0:
+            gid, members = self.group_id[g], self.group_members[g]
+            recs.append(evidence(
+                "group_share", row["group_share"], 0.0,
+                detail=f"{row['group_share']:.0%} of the bidders belong to candidate cartel {gid} "
+                       f"(group score {self.group_score[g]:.1f})",
+                path=[tlabel, "bids", members[0]] if members else [tlabel],
+            ))
         return recs
 
-    @staticmethod
-    def _winners(graph: Any, tenders: np.ndarray) -> np.ndarray:
-        m = graph.market
-        W = sp.csr_matrix(graph.adjacency("wins", src_type="company", dst_type="tender", binary=True))
-        return tender_winner(W[: m.n("company")])[tenders]
+    def group_records(self, g: int, row: pd.Series) -> list[dict[str, Any]]:
+        det = self.det
+        comp = self.comp_ids
+        recs = []
+        for col in _GROUP_EVIDENCE:
+            base = self.group_medians[col]
+            recs.append(evidence(col, row[col], base, detail=f"{col.replace('_', ' ')} {row[col]:.2f} "
+                                                             f"vs {base:.2f} (median over groups)"))
+        mem = np.flatnonzero(det.membership_ == g)
+        gt = det._group_tenders
+        lo, hi = np.searchsorted(gt["group"], g), np.searchsorted(gt["group"], g, side="right")
+        t = gt["tender"][lo:hi]
+        win = det._winner[t]
+        counts = np.bincount(win[win >= 0], minlength=len(comp)) if win.size else np.zeros(len(comp), np.int64)
+        table = ", ".join(f"{comp[c]} {int(counts[c])}" for c in mem)
+        outsiders = int(counts.sum() - counts[mem].sum())
+        recs.append(evidence(
+            "rotation", row["rotation_evenness"], 0.0,
+            detail=f"wins in the {t.size} tenders where members meet: {table}; outsiders {outsiders}",
+            path=[f"company:{comp[c]}" for c in mem[:1]],
+        ))
+        p = det._pair_arrays
+        inside = self._inside("pairs", g)
+        for side, other, wins, under in (("company_a", "company_b", "wins_a", "underwin_a"),
+                                         ("company_b", "company_a", "wins_b", "underwin_b")):
+            sel = inside[p[under][inside] >= 2]
+            for r in sel[np.argsort(-p[under][sel], kind="stable")][:3]:
+                x, y = comp[int(p[side][r])], comp[int(p[other][r])]
+                recs.append(evidence(
+                    "never_wins_against_partner", float(p[under][r]), 0.0,
+                    detail=f"{x} won {int(p[wins][r])} of the {int(p['n_cobids'][r])} tenders shared with {y} "
+                           f"although it wins elsewhere (-log10 p = {p[under][r]:.1f})",
+                    path=[f"company:{x}", "bids", "tender", "bids", f"company:{y}"],
+                ))
+        tp = self.tp
+        if len(self.tp_tender):
+            sel = self._inside("traces", g)
+            key = tp["trace_type"][sel] * np.int64(10**9) + tp["trace"][sel]
+            _, first = np.unique(key, return_index=True)
+            recs.extend(self.trace_records(sel[np.sort(first)][:5], "in tenders where both bid"))
+        return recs

@@ -53,6 +53,7 @@ __all__ = [
     "group_pair_sum",
     "group_statistics",
     "group_tenders",
+    "pair_wins",
     "suspicious_cobids",
     "tender_group_share",
     "tender_winner",
@@ -134,17 +135,26 @@ def tender_winner(W: sp.spmatrix, price: np.ndarray | None = None) -> np.ndarray
 
 
 def _pair_lookup(M: sp.spmatrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Values ``M[a[i], b[i]]`` for many index pairs at once (0 where absent)."""
-    M = sp.coo_matrix(M)
+    """Values ``M[a[i], b[i]]`` for many index pairs at once (0 where absent).
+
+    Row-major keys of a CSR matrix with sorted indices are already sorted, so
+    one ``searchsorted`` does the lookup without sorting the matrix.
+    """
+    M = sp.csr_matrix(M)
+    if not M.has_sorted_indices:
+        M = M.copy()
+        M.sort_indices()
     n = np.int64(M.shape[1])
-    keys = M.row.astype(np.int64) * n + M.col.astype(np.int64)
-    order = np.argsort(keys, kind="stable")
-    keys, vals = keys[order], M.data[order]
-    want = a.astype(np.int64) * n + b.astype(np.int64)
-    pos = np.searchsorted(keys, want)
-    pos_c = np.minimum(pos, max(keys.size - 1, 0))
-    hit = (pos < keys.size) & (keys[pos_c] == want) if keys.size else np.zeros(want.size, bool)
+    rows = np.repeat(np.arange(M.shape[0], dtype=np.int64), np.diff(M.indptr))
+    keys = rows * n + M.indices.astype(np.int64)
+    vals = M.data
+    want = np.asarray(a, dtype=np.int64) * n + np.asarray(b, dtype=np.int64)
     out = np.zeros(want.size, dtype=np.float64)
+    if keys.size == 0:
+        return out
+    pos = np.searchsorted(keys, want)
+    pos_c = np.minimum(pos, keys.size - 1)
+    hit = (pos < keys.size) & (keys[pos_c] == want)
     out[hit] = vals[pos_c[hit]]
     return out
 
@@ -158,7 +168,7 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
         Company × tender bid incidence (non-zero = bid; values are ignored).
     W : sparse matrix, optional
         Company × tender winner incidence, same shape. Without it the win
-        columns are missing (NaN).
+        columns are left out (see :func:`pair_wins` to add them for some pairs).
     min_cobids : int
         Keep pairs that bid together in at least this many tenders.
 
@@ -176,16 +186,8 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
             ``n_cobids / (n_a + n_b - n_cobids)``;
         ``exclusivity_a``, ``exclusivity_b``
             share of each firm's tenders shared with the partner;
-        ``wins_a``, ``wins_b``
-            shared tenders each firm won;
-        ``win_asymmetry``
-            ``|wins_a - wins_b| / (wins_a + wins_b)`` (NaN when neither won);
-        ``underwin_a``, ``underwin_b``
-            ``-log10 P(X <= wins)`` with ``X ~ Binomial(n_cobids, p)`` and ``p``
-            the firm's win rate in the tenders it bid *without* the partner:
-            large when a firm that wins elsewhere (almost) never wins against
-            this partner — the cover bidder's footprint. 0 when the firm has no
-            tenders without the partner (nothing to compare with).
+
+        and with ``W`` the columns of :func:`pair_wins`.
 
     Examples
     --------
@@ -203,14 +205,19 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
     """
     if min_cobids < 1:
         raise ValueError(f"min_cobids must be >= 1, got {min_cobids}")
-    B = sp.csr_matrix(B, dtype=np.float64, copy=True)
+    B = sp.csr_matrix(B, dtype=np.float32, copy=True)
+    B.sum_duplicates()
     B.data[:] = 1.0
-    deg = np.asarray(B.sum(axis=1)).ravel()
-    C = sp.triu(B @ B.T, k=1).tocoo()
-    keep = C.data >= min_cobids
-    a, b, n_ab = C.row[keep].astype(np.int64), C.col[keep].astype(np.int64), C.data[keep]
-    order = np.lexsort((b, a))
-    a, b, n_ab = a[order], b[order], n_ab[order]
+    deg = np.diff(B.indptr).astype(np.float64)
+    C = sp.triu(B @ B.T, k=1, format="csr")
+    C.sort_indices()
+    counts = np.diff(C.indptr)
+    a = np.repeat(np.arange(C.shape[0], dtype=np.int64), counts)
+    b = C.indices.astype(np.int64)
+    n_ab = C.data.astype(np.float64)
+    if min_cobids > 1:
+        keep = n_ab >= min_cobids
+        a, b, n_ab = a[keep], b[keep], n_ab[keep]
     n_a, n_b = deg[a], deg[b]
     out = pd.DataFrame(
         {
@@ -225,24 +232,86 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
         }
     )
     if W is None:
-        for col in ("wins_a", "wins_b", "win_asymmetry", "underwin_a", "underwin_b"):
-            out[col] = np.nan
         return out
-    W = sp.csr_matrix(W, dtype=np.float64, copy=True)
-    W.data[:] = 1.0
-    W = W.multiply(B).tocsr()  # a win counts only where the firm bid
-    total_wins = np.asarray(W.sum(axis=1)).ravel()
-    WB = W @ B.T  # WB[x, y] = tenders where x won and y bid
-    wins_a = _pair_lookup(WB, a, b)
-    wins_b = _pair_lookup(WB, b, a)
+    wins = pair_wins(B, W, a, b, n_ab)
+    return pd.concat([out, wins], axis=1)
+
+
+def pair_wins(
+    B: sp.spmatrix,
+    W: sp.spmatrix,
+    company_a: np.ndarray,
+    company_b: np.ndarray,
+    n_cobids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Who wins when two firms meet: win counts and "never wins against a partner".
+
+    Parameters
+    ----------
+    B, W : sparse matrices
+        Company × tender bid and winner incidence.
+    company_a, company_b : array of int
+        The pairs to describe.
+    n_cobids : array, optional
+        Their co-bid counts (computed when not given).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned with the pairs:
+
+        ``wins_a``, ``wins_b``
+            shared tenders each firm won;
+        ``win_asymmetry``
+            ``|wins_a - wins_b| / (wins_a + wins_b)`` (NaN when neither won);
+        ``underwin_a``, ``underwin_b``
+            ``-log10 P(X <= wins)`` with ``X ~ Binomial(n_cobids, p)`` and ``p``
+            the firm's win rate in the tenders it bid *without* the partner:
+            large when a firm that wins elsewhere (almost) never wins against
+            this partner — the cover bidder's footprint. 0 when the firm has no
+            tenders without the partner (nothing to compare with).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0, 0, 1, 1, 2, 3])
+    >>> c = np.array([0, 1, 0, 1, 0, 0])
+    >>> B = bid_incidence(t, c, n_tenders=4, n_companies=2)
+    >>> W = bid_incidence(t, c, n_tenders=4, n_companies=2, mask=np.array([0, 1, 0, 1, 1, 1], bool))
+    >>> pair_wins(B, W, np.array([0]), np.array([1]))[["wins_a", "wins_b"]].values.tolist()
+    [[0, 2]]
+    """
+    Bf = sp.csr_matrix(B, dtype=np.float32, copy=True)
+    Bf.data[:] = 1.0
+    Wf = sp.csr_matrix(W, dtype=np.float32, copy=True)
+    Wf.data[:] = 1.0
+    Wf = sp.csr_matrix(Wf.multiply(Bf))  # a win counts only where the firm bid
+    a = np.asarray(company_a, dtype=np.int64)
+    b = np.asarray(company_b, dtype=np.int64)
+    deg = np.asarray(Bf.sum(axis=1), dtype=np.float64).ravel()
+    total_wins = np.asarray(Wf.sum(axis=1), dtype=np.float64).ravel()
+    # Only the rows of the firms involved: W[a]·Bᵀ is far smaller than W·Bᵀ
+    # when few pairs are asked for.
+    firms = np.unique(np.r_[a, b])
+    pos = np.full(Bf.shape[0], -1, dtype=np.int64)
+    pos[firms] = np.arange(firms.size)
+    WB = (Wf[firms] @ Bf.T).tocsr()
+    wins_a = _pair_lookup(WB, pos[a], b)
+    wins_b = _pair_lookup(WB, pos[b], a)
+    if n_cobids is None:
+        BB = (Bf[firms] @ Bf.T).tocsr()
+        n_cobids = _pair_lookup(BB, pos[a], b)
+    n_ab = np.asarray(n_cobids, dtype=np.float64)
     won = wins_a + wins_b
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["wins_a"] = wins_a.astype(np.int64)
-        out["wins_b"] = wins_b.astype(np.int64)
-        out["win_asymmetry"] = np.where(won > 0, np.abs(wins_a - wins_b) / won, np.nan)
-    out["underwin_a"] = _underwin(n_ab, wins_a, total_wins[a], n_a)
-    out["underwin_b"] = _underwin(n_ab, wins_b, total_wins[b], n_b)
-    return out
+        asym = np.where(won > 0, np.abs(wins_a - wins_b) / won, np.nan)
+    return pd.DataFrame({
+        "wins_a": wins_a.astype(np.int64),
+        "wins_b": wins_b.astype(np.int64),
+        "win_asymmetry": asym,
+        "underwin_a": _underwin(n_ab, wins_a, total_wins[a], deg[a]),
+        "underwin_b": _underwin(n_ab, wins_b, total_wins[b], deg[b]),
+    })
 
 
 def suspicious_cobids(
@@ -591,7 +660,10 @@ def group_statistics(
     with np.errstate(invalid="ignore", divide="ignore"):
         # Each internal tie appears in the strength of both its ends.
         exclusivity = np.where(total > 0, 2.0 * internal / total, np.nan)
-    under = np.maximum(pairs["underwin_a"].to_numpy(), pairs["underwin_b"].to_numpy())
+    if "underwin_a" in pairs:
+        under = np.fmax(pairs["underwin_a"].to_numpy(), pairs["underwin_b"].to_numpy())
+    else:
+        under = np.full(len(pairs), np.nan)
     ga, gb = membership[a], membership[b]
     inside = (ga == gb) & (ga >= 0) & np.isfinite(under)
     underwin_max = np.zeros(n_groups)
