@@ -491,29 +491,27 @@ def _parse_dates(values: pd.Series) -> pd.Series:
 
 def _frame(name: str, rows: list[tuple]) -> pd.DataFrame:
     columns = _COLUMNS[name]
-    raw = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in columns}
-    )
+    # Column-wise construction: no per-cell type inference by pandas.
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
     data: dict[str, Any] = {}
-    for c in columns:
-        s = raw[c]
+    raw: dict[str, np.ndarray] = {}
+    for c, values in zip(columns, cols):
         if c in _INTS:
-            data[c] = s.astype(np.int64)
+            data[c] = np.array(values, dtype=np.int64)
         elif c in _BOOLS:
-            data[c] = s.astype(bool)
+            data[c] = np.array(values, dtype=bool)
         elif c in _FLOATS:
-            data[c] = s.astype(np.float64)
-        elif c in _DATES.get(name, ()):
-            data[c] = _parse_dates(s)
+            data[c] = np.array(values, dtype=np.float64)
         else:
             # object with None for absent values: predictable under pandas 2 and 3.
-            data[c] = s.astype(object).where(s.notna(), None)
+            raw[c] = arr = np.empty(len(values), dtype=object)
+            arr[:] = values
+            data[c] = _parse_dates(pd.Series(arr, dtype=object)).to_numpy() if c in _DATES.get(name, ()) else arr
     frame = pd.DataFrame(data)
     if name == "releases":
-        pattern = _RFC3339
-        ok = raw["tender_start"].astype("string").str.match(pattern).fillna(False) & raw["tender_end"].astype(
-            "string").str.match(pattern).fillna(False)
-        frame.insert(frame.columns.get_loc("tender_end") + 1, "period_rfc3339", ok.to_numpy(dtype=bool))
+        ok = (pd.Series(raw["tender_start"], dtype=object).str.match(_RFC3339).fillna(False).to_numpy(bool)
+              & pd.Series(raw["tender_end"], dtype=object).str.match(_RFC3339).fillna(False).to_numpy(bool))
+        frame.insert(frame.columns.get_loc("tender_end") + 1, "period_rfc3339", ok)
     return frame
 
 
@@ -583,9 +581,9 @@ class _Stream:
             return obj
 
 
-def _iter_package(fh: IO[str]) -> Iterator[tuple[int, str, Any]]:
+def _iter_package(fh: IO[str], chunk: int = 1 << 16) -> Iterator[tuple[int, str, Any]]:
     """Yield ``(line, key, entry)`` for each entry of ``releases``/``records``."""
-    s = _Stream(fh)
+    s = _Stream(fh, chunk)
     try:
         s.expect("{")
         if s.peek() == "}":
@@ -599,6 +597,7 @@ def _iter_package(fh: IO[str]) -> Iterator[tuple[int, str, Any]]:
                     s.expect("]")
                 else:
                     while True:
+                        s.peek()  # skip whitespace so the line is the entry's first line
                         line = s.line
                         yield line, key, s.decode()
                         if s.expect(",]") == "]":
@@ -726,10 +725,10 @@ def read_ocds_tables(
     else:
         stream = _entries(path, "jsonl" if kind == "jsonl" else "package")
     for line, key, entry in stream:
+        n_entries += 1
         if key == "error":
             bad.append((line, entry.reason, entry.detail[:200]))
             continue
-        n_entries += 1
         if key == "records":
             package_kind = "record package"
             compiled = entry.get("compiledRelease") if isinstance(entry, dict) else None
@@ -1128,6 +1127,9 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     from_award = ~(amount > 0) & (award_amount > 0)
     dropped.add("contracts", "value taken from the award", int(from_award.sum()))
     amount = np.where(from_award, award_amount, amount)
+    c_currency = ct["currency"].to_numpy(dtype=object)
+    award_currency = aw["currency"].to_numpy(dtype=object)[np.maximum(c_award, 0)] if len(aw) else c_currency
+    c_currency = np.where(from_award, award_currency, c_currency)
     # Tender of a contract: the award's first covered tender, else the release's.
     first_cov = _first_per_group(coverage["award"].to_numpy(), len(aw))
     cov_t = coverage["tender"].to_numpy()
@@ -1155,7 +1157,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
         "signed_at": ct["date_signed"].to_numpy()[keep_c],
         "award_id": ct["award_id"].to_numpy(dtype=object)[keep_c],
         "status": ct["status"].to_numpy(dtype=object)[keep_c],
-        "currency": ct["currency"].to_numpy(dtype=object)[keep_c],
+        "currency": c_currency[keep_c],
         "period_end": ct["period_end"].to_numpy()[keep_c],
     })
 
