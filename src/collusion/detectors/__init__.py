@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from ._agent_bidder import AgentBidderDetector
 from ._base import BaseDetector, check_is_fitted
 from ._bid_rigging import BidRiggingDetector
+from ._buyer_winner import BuyerWinnerDetector
+from ._expert_winner import ExpertWinnerDetector
 from ._funds import FundsDetector
 from ._winner_builder import WinnerBuilderDetector
 
 __all__ = [
+    "AgentBidderDetector",
     "BaseDetector",
     "BidRiggingDetector",
+    "BuyerWinnerDetector",
+    "ExpertWinnerDetector",
     "FundsDetector",
     "WinnerBuilderDetector",
     "check_is_fitted",

@@ -1,0 +1,400 @@
+"""Shared machinery of the three affinity analyses (1 buyer, 5 agent, 6 expert ↔ company).
+
+The three detectors differ only in the context relation (who organises, runs
+or evaluates a tender), the bids they compare against, and which signals
+their score combines. Everything else — the pair statistics of
+:func:`collusion.features.pair_affinity`, the direct ties of
+:func:`collusion.features.context_links`, the score, the Benjamini–Hochberg
+threshold and the evidence records — lives here once.
+
+Score
+-----
+Each signal enters as a surprise (``-log10 p``):
+
+* signals whose nominal null is too optimistic on real markets (excess wins,
+  value share, irregular wins: honest firms win more at home, buyers differ in
+  practice) are calibrated against the market itself — the share of pairs
+  with a value at least as large (:func:`empirical_surprise`);
+* self-normalised tests keep their nominal p-value (the expert's score bias is
+  a t-test within the expert; bids prepared by the context are rare by the
+  market's own rate);
+* a direct tie (shared phone, address, e-mail, a bid carrying the context's
+  contact, a declared relation) is surprising by the share of scored pairs that
+  have such a tie, so it is strong evidence where ties are rare and weak where
+  they are common.
+
+The surprises are combined by Fisher's method (:func:`fisher_surprise`), so
+the score is again ``-log10`` of a p-value and the default threshold is the
+Benjamini–Hochberg cut at false discovery rate ``fdr``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from .._param_validation import Interval, Options
+from ..exceptions import MissingTableError
+from ..features._affinity import (
+    bh_threshold,
+    context_links,
+    empirical_surprise,
+    exclusive_trace_uses,
+    fisher_surprise,
+    pair_affinity,
+)
+from ..results import evidence
+from ._base import BaseDetector
+
+__all__ = ["AffinityDetector", "tender_flags"]
+
+#: Relation from the context node to its tenders in the graph.
+_RELATION = {"buyer": "organizes", "agent": "handles", "expert": "evaluates"}
+_PHRASE = {"buyer": "of", "agent": "run by", "expert": "evaluated by"}
+
+
+def tender_flags(market: Any) -> dict[str, np.ndarray]:
+    """Irregularities of every tender: ``non_open``, ``short_period``, ``single_bid``.
+
+    ``non_open``: the procedure is known and not one of
+    ``settings.open_procedures``; ``short_period``: deadline minus publication
+    is shorter than ``settings.short_period_days``; ``single_bid``: the tender
+    drew exactly one bid. Unknown procedures or dates never raise a flag.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion import Market
+    >>> tenders = pd.DataFrame({"tender_id": ["T1", "T2"], "procedure": ["open", "direct"],
+    ...                         "published_at": pd.to_datetime(["2024-01-01", "2024-01-01"]),
+    ...                         "deadline_at": pd.to_datetime(["2024-02-01", "2024-01-08"])})
+    >>> bids = pd.DataFrame({"tender_id": ["T1", "T1", "T2"], "bidder_id": ["a", "b", "a"],
+    ...                      "price": [1.0, 2.0, 3.0], "is_winner": [True, False, True]})
+    >>> {k: v.tolist() for k, v in tender_flags(Market.from_frames(tenders=tenders, bids=bids)).items()}
+    {'non_open': [False, True], 'short_period': [False, True], 'single_bid': [False, True]}
+    """
+    t = market.tenders
+    s = market.settings
+    proc = t["procedure"].astype(object)
+    open_set = {str(p).strip().casefold() for p in s.open_procedures}
+    known = proc.notna().to_numpy()
+    is_open = proc.map(lambda v: str(v).strip().casefold() in open_set if v is not None and v == v else False)
+    non_open = known & ~is_open.to_numpy(dtype=bool)
+    days = (t["deadline_at"] - t["published_at"]).dt.total_seconds().to_numpy() / 86400.0
+    short = np.nan_to_num(days, nan=np.inf) < s.short_period_days
+    n_bids = np.bincount(market.codes("bids", "tender_id"), minlength=len(t))
+    return {"non_open": non_open, "short_period": short, "single_bid": n_bids == 1}
+
+
+def _winning_value(market: Any) -> np.ndarray:
+    """Awarded value per tender: the contract amount when known, else the winning price."""
+    n_t = len(market.tenders)
+    b = market.bids
+    win = b["is_winner"].to_numpy()
+    value = np.bincount(market.codes("bids", "tender_id")[win], weights=b["price"].to_numpy()[win], minlength=n_t)
+    if market.has("contracts"):
+        c = market.contracts
+        amount = np.bincount(market.codes("contracts", "tender_id"), weights=c["amount"].to_numpy(), minlength=n_t)
+        value = np.where(amount > 0, amount, value)
+    return value
+
+
+def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Bids carrying a trace that several firms used only in one context's tenders.
+
+    Returns the per-bid flag and, for flagged bids, the trace node label.
+    """
+    from ..graph._schema import TRACE_NODE_TYPES
+
+    m = graph.market
+    n_comp = m.n("company")
+    bt = m.codes("bids", "tender_id").astype(np.int64)
+    bc = m.codes("bids", "bidder_id").astype(np.int64)
+    flag = np.zeros(bt.size, dtype=bool)
+    labels: dict[int, str] = {}
+    names: list[str] = []
+    parts: list[tuple[np.ndarray, ...]] = []
+    offset = 0
+    for ttype in TRACE_NODE_TYPES:
+        e = graph.edges(("company", "uses", ttype))
+        base, offset = offset, offset + graph.n(ttype)
+        if not len(e):
+            continue
+        e = e.loc[e["source"].astype(str).str.startswith("bids.").to_numpy() & (e["tender"].to_numpy() >= 0)]
+        if not len(e):
+            continue
+        dst = e["dst"].to_numpy(np.int64)
+        names.append(ttype)
+        # Global trace code (unique across types), bidder, tender, local code, type index.
+        parts.append((dst + base, e["src"].to_numpy(np.int64), e["tender"].to_numpy(np.int64), dst,
+                      np.full(dst.size, len(names) - 1)))
+    if not parts:
+        return flag, labels
+    trace, company, tender, local, ttypes = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    mark = exclusive_trace_uses(trace, company, tender, tender_context)
+    if not mark.any():
+        return flag, labels
+    # Map uses to bid rows through the (tender, company) key, unique in bids.
+    bid_key = bt * n_comp + bc
+    order = np.argsort(bid_key, kind="stable")
+    use_key = tender[mark] * n_comp + company[mark]
+    pos = np.searchsorted(bid_key[order], use_key)
+    rows = order[np.minimum(pos, order.size - 1)]
+    ok = bid_key[rows] == use_key
+    rows = rows[ok]
+    flag[rows] = True
+    tt, lc = ttypes[mark][ok], local[mark][ok]
+    first = np.unique(rows, return_index=True)[1]
+    for r, ti, code in zip(rows[first].tolist(), tt[first].tolist(), lc[first].tolist()):  # flagged bids only
+        labels[r] = f"{names[ti]}:{graph.ids(names[ti], [code])[0]}"
+    return flag, labels
+
+
+class AffinityDetector(BaseDetector):
+    """Base of the (context, company) pair detectors of analyses 1, 5 and 6.
+
+    Subclasses set :attr:`context_type` and implement :meth:`_components`
+    (and, for experts, :meth:`_universe` / :meth:`_context`). Scores are
+    ``-log10`` of Fisher-combined p-values: higher = more suspicious.
+    """
+
+    unit: ClassVar[str] = "pair"
+    other_type: ClassVar[str | None] = "company"
+    #: Node type of the context entity ("buyer", "agent" or "expert").
+    context_type: ClassVar[str] = "buyer"
+    #: Tender-level irregularity flags feed the score (buyers) or only the evidence.
+    _flags_in_score: ClassVar[bool] = False
+    #: Tenders listed per finding: the company's wins ("wins") or every shared tender ("all").
+    _tender_list: ClassVar[str] = "wins"
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "min_tenders": [Interval(1, None, integer=True)],
+        "baseline": [Options(frozenset({"strength", "uniform"}))],
+        "fdr": [Interval(0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        min_tenders: int = 3,
+        baseline: str = "strength",
+        fdr: float = 0.05,
+        contamination: float | None = None,
+        fence_k: float = 1.5,
+        max_evidence: int = 100,
+    ) -> None:
+        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        self.min_tenders = min_tenders
+        self.baseline = baseline
+        self.fdr = fdr
+
+    # ------------------------------------------------------------ per analysis
+    def _context(self, market: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(context code, tender code) pairs of the context relation."""
+        col = f"{self.context_type}_id"
+        x = market.codes("tenders", col).astype(np.int64)
+        if not (x >= 0).any():
+            raise MissingTableError(
+                f"{type(self).__name__} (analysis {self.analysis}) needs tenders.{col}, which is empty"
+            )
+        return x, np.arange(len(market.tenders), dtype=np.int64)
+
+    def _universe(self, market: Any) -> np.ndarray:
+        """Boolean mask of the bids the pair statistics compare against (all bids)."""
+        return np.ones(len(market.bids), dtype=bool)
+
+    def _components(self, table: pd.DataFrame, graph: Any) -> dict[str, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- scoring
+    def _score(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        x, xt = self._context(m)
+        uni = self._universe(m)
+        bt = m.codes("bids", "tender_id").astype(np.int64)
+        bc = m.codes("bids", "bidder_id").astype(np.int64)
+        bw = m.bids["is_winner"].to_numpy(dtype=bool)
+        n_t, n_c = len(m.tenders), m.n("company")
+        single_context = self.context_type in ("buyer", "agent")
+        bid_flags, prep_labels = None, {}
+        if single_context:
+            tender_context = np.full(n_t, -1, dtype=np.int64)
+            tender_context[xt] = x
+            prepared, prep_labels = _prepared_bids(graph, tender_context)
+            bid_flags = {"prepared": prepared[uni]}
+        table, triples = pair_affinity(
+            x, xt, bt[uni], bc[uni], bw[uni], n_tenders=n_t, n_companies=n_c,
+            flags=tender_flags(m), bid_flags=bid_flags, value=_winning_value(m),
+            baseline=self.baseline, return_triples=True,
+        )
+        # Triples point at rows of the universe; keep bid rows of the market.
+        triples["bid"] = np.flatnonzero(uni)[triples["bid"].to_numpy()]
+        table = self._extra(table, m)
+        keep = table["tenders"].to_numpy() >= self.min_tenders
+        table = table.loc[keep].reset_index(drop=True)
+        remap = np.full(keep.size, -1, dtype=np.int64)
+        remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        triples["pair"] = remap[triples["pair"].to_numpy()]
+        triples = triples.loc[triples["pair"].to_numpy() >= 0].reset_index(drop=True)
+
+        links = context_links(graph, self.context_type)
+        table = self._attach_links(table, links, n_c)
+        comps = self._components(table, graph)
+        comps["link"] = table["link_surprise"].to_numpy()
+        score = fisher_surprise(*comps.values()) if len(table) else np.zeros(0)
+
+        ctx_ids = m.entities[self.context_type].to_numpy()
+        comp_ids = m.entities["company"].to_numpy()
+        xi = ctx_ids[table["context"].to_numpy()]
+        ci = comp_ids[table["company"].to_numpy()]
+        units = table.drop(columns=["context", "company"]).copy()
+        for name, value in comps.items():
+            if name != "link":
+                units[f"{name}_evidence"] = value
+        units.insert(0, "entity_id", xi)
+        units.insert(1, "other_id", ci)
+        units.insert(2, "members", pd.Series(
+            [[f"{self.context_type}:{a}", f"company:{b}"] for a, b in zip(xi, ci)], dtype=object))
+        units.insert(3, "tender_ids", self._tender_lists(triples, len(table), m))
+        units["score"] = score
+        self._cache = {
+            "table": table, "triples": triples, "links": links, "prepared": prep_labels,
+            "key": table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64),
+        }
+        return units
+
+    def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
+        """Hook: add analysis-specific columns to the pair table (before the support filter)."""
+        return table
+
+    @staticmethod
+    def _attach_links(table: pd.DataFrame, links: pd.DataFrame, n_c: int) -> pd.DataFrame:
+        """Count ties per pair and turn them into a surprise by their rarity among scored pairs."""
+        table = table.copy()
+        n = len(table)
+        key = table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64)
+        table["links"] = 0
+        table["link_surprise"] = 0.0
+        if not len(links) or not n:
+            return table
+        lk = links["context"].to_numpy(np.int64) * n_c + links["company"].to_numpy(np.int64)
+        pos = np.searchsorted(key, lk)
+        found = (pos < n) & (key[np.minimum(pos, n - 1)] == lk)
+        pos, kinds = pos[found], links["link"].to_numpy()[found]
+        table["links"] = np.bincount(pos, minlength=n)
+        best = np.zeros(n)
+        for kind in pd.unique(kinds):
+            rows = np.unique(pos[kinds == kind])
+            # Share of scored pairs with this kind of tie (half a pair added: never zero).
+            rarity = -np.log10((rows.size + 0.5) / (n + 1.0))
+            best[rows] = np.maximum(best[rows], rarity)
+        table["link_surprise"] = best
+        return table
+
+    def _tender_lists(self, triples: pd.DataFrame, n_units: int, market: Any) -> pd.Series:
+        sel = triples if self._tender_list == "all" else triples.loc[triples["is_winner"].to_numpy()]
+        pair = sel["pair"].to_numpy()
+        order = np.lexsort((sel["tender"].to_numpy(), pair))
+        ids = market.entities["tender"].to_numpy()[sel["tender"].to_numpy()[order]]
+        bounds = np.searchsorted(pair[order], np.arange(1, n_units))
+        # One list per unit is the output format itself; the split is a single C call.
+        return pd.Series([a.tolist() for a in np.split(ids, bounds)], dtype=object)
+
+    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
+        """Benjamini–Hochberg cut of the Fisher p-values at false discovery rate ``fdr``."""
+        return bh_threshold(scores, self.fdr)
+
+    # ---------------------------------------------------------------- evidence
+    def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        m = graph.market
+        cache = self._cache
+        table, triples, links = cache["table"], cache["triples"], cache["links"]
+        n_c = m.n("company")
+        xc = m.entities[self.context_type].get_indexer(units["entity_id"].astype(str).to_numpy())
+        cc = m.entities["company"].get_indexer(units["other_id"].astype(str).to_numpy())
+        rows = np.searchsorted(cache["key"], xc.astype(np.int64) * n_c + cc)
+        tender_ids = m.entities["tender"].to_numpy()
+        flags = tender_flags(m)
+        tp = triples.sort_values(["pair", "tender"], kind="stable")
+        starts = np.searchsorted(tp["pair"].to_numpy(), rows, side="left")
+        ends = np.searchsorted(tp["pair"].to_numpy(), rows, side="right")
+        rel = _RELATION[self.context_type]
+        out: list[list[dict[str, Any]]] = []
+        for i, r in enumerate(rows):
+            row = table.iloc[r]
+            x_node = f"{self.context_type}:{units['entity_id'].iloc[i]}"
+            c_node = f"company:{units['other_id'].iloc[i]}"
+            part = tp.iloc[starts[i]:ends[i]]
+            won = part.loc[part["is_winner"].to_numpy(), "tender"].to_numpy()
+            recs: list[dict[str, Any]] = []
+
+            def via(tcode: int, edge: str = "wins") -> list[str]:
+                return [x_node, rel, f"tender:{tender_ids[tcode]}", edge, c_node]
+
+            first_win = via(int(won[0])) if won.size else via(int(part["tender"].iloc[0]), "bids") if len(part) else []
+            recs.append(evidence(
+                "excess_wins", row["contested_wins"], row["expected"],
+                detail=(f"{c_node} won {int(row['contested_wins'])} of the {int(row['contested'])} contested tenders "
+                        f"{_PHRASE[self.context_type]} {x_node} it bid in; its record elsewhere predicts "
+                        f"{row['expected']:.1f} (p = 10^-{row['excess']:.1f})"),
+                path=first_win,
+            ))
+            recs.extend(self._specific_evidence(row, part, x_node, c_node, via, flags, tender_ids))
+            if self.context_type != "expert" and np.isfinite(row["value_share"]):
+                recs.append(evidence(
+                    "value_share", row["value_share"], row["expected_value_share"],
+                    detail=(f"{c_node} received {row['value_share']:.0%} of the value {x_node} awarded "
+                            f"(expected {row['expected_value_share']:.0%}; supplier HHI {row['hhi']:.2f})"),
+                    path=first_win,
+                ))
+            if row["links"] > 0:
+                sel = links.loc[(links["context"].to_numpy() == xc[i]) & (links["company"].to_numpy() == cc[i])]
+                # One record per tie; a contact repeated on many bids is one tie seen many times.
+                for (kind, node), grp in sel.groupby(["link", "via"], sort=True):
+                    bids = grp.loc[grp["tender"].to_numpy() >= 0, "tender"].to_numpy()
+                    where = (f" on {bids.size} of its bids (e.g. tender {tender_ids[bids.min()]})"
+                             if bids.size else "")
+                    recs.append(evidence(
+                        f"link_{kind}", float(max(bids.size, 1)), 10 ** -row["link_surprise"],
+                        detail=f"{x_node} and {c_node} are tied through {node}{where}",
+                        path=list(grp["path"].iloc[0]),
+                    ))
+            out.append(recs)
+        return out
+
+    def _specific_evidence(self, row: pd.Series, part: pd.DataFrame, x_node: str, c_node: str, via: Any,
+                           flags: dict[str, np.ndarray], tender_ids: np.ndarray) -> list[dict[str, Any]]:
+        """Evidence records of the irregular wins and prepared bids (buyers and agents)."""
+        recs: list[dict[str, Any]] = []
+        won = part.loc[part["is_winner"].to_numpy(), "tender"].to_numpy()
+        wins = int(row["wins"])
+        for name, label in (("non_open", "non-open procedures"), ("short_period", "short bidding periods"),
+                            ("single_bid", "single-bid tenders")):
+            k = int(row.get(f"{name}_wins", 0))
+            if k == 0:
+                continue
+            flagged = won[flags[name][won]]
+            recs.append(evidence(
+                f"{name}_wins", k, row[f"{name}_baseline"] * wins,
+                detail=(f"{k} of {c_node}'s {wins} wins at {x_node} were {label}; "
+                        f"{x_node}'s other suppliers and the market predict {row[f'{name}_baseline'] * wins:.1f}"),
+                path=via(int(flagged[0])) if flagged.size else [],
+            ))
+        k = int(row.get("prepared_bids", 0))
+        if k:
+            bids = part["bid"].to_numpy()
+            labels = self._cache["prepared"]
+            hit = [b for b in bids.tolist() if b in labels]
+            if hit:
+                tcode = int(part.loc[part["bid"].to_numpy() == hit[0], "tender"].iloc[0])
+                recs.append(evidence(
+                    "prepared_bids", k, row["prepared_baseline"] * row["tenders"],
+                    detail=(f"{k} bids of {c_node} in tenders of {x_node} carry {labels[hit[0]]}, a trace that "
+                            f"several firms used only in {x_node}'s tenders"),
+                    path=[x_node, _RELATION[self.context_type], f"tender:{tender_ids[tcode]}", "bids", c_node,
+                          "uses", labels[hit[0]]],
+                ))
+        return recs

@@ -1,0 +1,848 @@
+"""Affinity between a context entity and a company: who wins too often where.
+
+Three analyses ask the same question about a different *context* entity X:
+does company C win the tenders that X organises (a buyer, analysis 1), runs
+(a procurement agent, analysis 5) or evaluates (an expert on the panel,
+analysis 6) far more often than C's own strength predicts, and are those wins
+of the irregular kind? This module is their one shared kernel.
+
+Co-occurrence as sparse products
+--------------------------------
+The context relation is a 0/1 matrix ``E`` (X × tender), the bids a 0/1
+matrix ``B`` (tender × bid). Every signal is a sum over the rows of the
+product ``E @ B`` — the *triples* (X, tender, bid) — with a per-bid weight
+(1 for bids, ``is_winner`` for wins, the win probability for the expectation,
+``is_winner * flag`` for irregular wins...), grouped by (X, company). These
+are counts and sums, so partial results over disjoint sets of tenders add up.
+
+The null model
+--------------
+Firms are not equal: an efficient firm wins often everywhere. The chance that
+C wins tender t is taken from a conditional-logit (Luce) model with one
+strength ``r`` per firm, ``p = r_C / sum of r over the bidders of t``, fitted
+by the minorisation–maximisation algorithm of Hunter (2004) with a Gamma
+prior that shrinks firms with few bids towards the average strength. For a
+pair (X, C) the strength of C is re-estimated *without X's tenders* (one MM
+step from the global fit, which is exact for the counts and first-order for
+the exposure), so a supplier that only wins at its favouring buyer is judged
+by its record elsewhere. ``baseline="uniform"`` uses ``p = 1 / n_bids``
+instead (every bidder equally likely), which ignores firm strength.
+
+Wins above expectation are scored by the tail of the binomial with the same
+mean as the Poisson-binomial of the per-tender probabilities (the binomial
+is the most spread distribution with that mean, so the tail is conservative;
+Hoeffding 1956), reported as ``-log10 p`` ("surprise"). Single-bid tenders
+are left out of this test (the only bidder wins for sure) and counted as an
+irregularity instead, with non-open procedures and short bidding periods:
+for each flag the share of C's wins at X that carry it is tested against X's
+rate for its other suppliers, shrunk towards the market rate, so a buyer that
+legitimately runs many negotiated procedures does not make all its suppliers
+suspicious while one supplier that gets all of them does.
+
+Experts add two statistics: the presence effect (hypergeometric tail of C's
+wins among the evaluated tenders where X sat, given C's wins and evaluated
+tenders overall) and the score bias (X's score for C minus the mean of the
+rest of the panel, compared with X's bias for other firms by a pooled
+two-sample t-test).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+
+__all__ = [
+    "LINK_KINDS",
+    "bh_threshold",
+    "binomial_surprise",
+    "context_links",
+    "cooccurrence",
+    "empirical_surprise",
+    "exclusive_trace_uses",
+    "firm_strength",
+    "fisher_surprise",
+    "hypergeom_surprise",
+    "pair_affinity",
+    "score_bias",
+]
+
+_LN10 = np.log(10.0)
+#: Surprises are capped here (p below 1e-300 underflows double precision).
+MAX_SURPRISE = 300.0
+
+
+# --------------------------------------------------------------------- tails
+def binomial_surprise(k: Any, n: Any, p: Any) -> np.ndarray:
+    """``-log10 P(K >= k)`` for ``K ~ Binomial(n, p)``, elementwise.
+
+    Zero when ``k <= 0``; capped at 300. ``p`` is clipped to ``[1e-12, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binomial_surprise(np.array([0, 5, 5]), np.array([5, 5, 5]), np.array([0.5, 0.5, 1.0])).round(3).tolist()
+    [0.0, 1.505, 0.0]
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    k, n, p = np.broadcast_arrays(k, n, p)
+    out = np.zeros(k.shape)
+    live = (k > 0) & (n > 0)
+    if live.any():
+        with np.errstate(divide="ignore"):
+            lsf = stats.binom.logsf(k[live] - 1, n[live], p[live])
+        out[live] = -lsf / _LN10
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE)
+
+
+def hypergeom_surprise(k: Any, total: Any, successes: Any, draws: Any) -> np.ndarray:
+    """``-log10 P(K >= k)`` for ``K ~ Hypergeometric(total, successes, draws)`` (one-sided Fisher test).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(hypergeom_surprise(3, 10, 3, 3).round(3))  # all 3 wins fell among 3 of 10 tenders
+    2.079
+    """
+    k = np.asarray(k, dtype=np.float64)
+    total, successes, draws = (np.asarray(a, dtype=np.float64) for a in (total, successes, draws))
+    k, total, successes, draws = np.broadcast_arrays(k, total, successes, draws)
+    out = np.zeros(k.shape)
+    live = (k > 0) & (total > 0)
+    if live.any():
+        # scipy's hypergeom.logsf loops in Python per element; sf is a vectorised ufunc.
+        with np.errstate(divide="ignore"):
+            out[live] = -np.log10(stats.hypergeom.sf(k[live] - 1, total[live], successes[live], draws[live]))
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE)
+
+
+def fisher_surprise(*surprises: Any) -> np.ndarray:
+    """Combine independent one-sided tests (given as ``-log10 p``) by Fisher's method.
+
+    ``-2 sum(ln p)`` follows a chi-square with ``2m`` degrees of freedom under
+    the null; the result is ``-log10`` of its upper tail, so it is again a
+    surprise on the same scale (a test with ``p = 1`` adds nothing but still
+    counts towards the degrees of freedom, as it should).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fisher_surprise(np.array([2.0, 0.0]), np.array([2.0, 0.0])).round(3).tolist()
+    [2.991, 0.0]
+    """
+    if not surprises:
+        raise ValueError("fisher_surprise needs at least one surprise array")
+    arrays = np.broadcast_arrays(*(np.asarray(s, dtype=np.float64) for s in surprises))
+    stat = 2.0 * _LN10 * np.sum([np.clip(np.nan_to_num(a), 0.0, None) for a in arrays], axis=0)
+    out = -stats.chi2.logsf(stat, 2 * len(arrays)) / _LN10
+    return np.clip(np.nan_to_num(out, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE) + 0.0  # no -0.0
+
+
+def empirical_surprise(values: Any) -> np.ndarray:
+    """``-log10`` of the share of values at least as large: each value's market-calibrated tail.
+
+    Where a nominal null model is too optimistic for a market (honest firms
+    do win more at home than their overall record says), the empirical
+    upper-tail probability of a statistic among all units of the market is
+    a calibrated p-value that needs no model. Ties share the largest tail
+    (conservative); NaN counts as no evidence (surprise 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> empirical_surprise(np.array([5.0, 1.0, 1.0, 0.0])).round(3).tolist()
+    [0.602, 0.125, 0.125, 0.0]
+    """
+    x = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
+    n = x.size
+    if n == 0:
+        return np.zeros(0)
+    # Number of values >= x: n minus the number strictly below.
+    below = np.searchsorted(np.sort(x), x, side="left")
+    return np.log10(n / (n - below)) + 0.0
+
+
+def bh_threshold(surprises: Any, fdr: float) -> float:
+    """Surprise threshold of the Benjamini–Hochberg procedure at false discovery rate ``fdr``.
+
+    Surprises are ``-log10 p``; units at or above the returned value are the
+    BH discoveries. When there are none, the Bonferroni level
+    ``-log10(fdr / m)`` is returned (which no unit reaches).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(bh_threshold(np.array([6.0, 3.0, 0.5, 0.1]), 0.05), 3)
+    3.0
+    >>> round(bh_threshold(np.array([0.5, 0.1]), 0.05), 3)
+    1.602
+    """
+    s = np.asarray(surprises, dtype=np.float64)
+    s = np.sort(s[np.isfinite(s)])[::-1]
+    m = s.size
+    if m == 0:
+        return float("inf")
+    # p_(i) <= fdr * i / m  <=>  s_(i) >= -log10(fdr * i / m)
+    need = -np.log10(fdr * np.arange(1, m + 1) / m)
+    ok = np.flatnonzero(s >= need)
+    if ok.size == 0:
+        return float(-np.log10(fdr / m))
+    return float(s[ok[-1]])
+
+
+def exclusive_trace_uses(
+    trace: np.ndarray, company: np.ndarray, tender: np.ndarray, tender_context: np.ndarray
+) -> np.ndarray:
+    """Mark bid-trace uses whose value several firms used, only ever in the tenders of one context.
+
+    A document fingerprint or contact that bids of *different* firms carry,
+    and that never appears outside the tenders of one agent (or buyer), is
+    that party's own: it prepared those bids. A firm's own fingerprint is
+    used across every context it bids in, a widespread template across
+    many, so neither is marked.
+
+    Parameters
+    ----------
+    trace : array of int
+        Global code of the trace value of each use (unique across trace types).
+    company, tender : array of int
+        Bidder and tender code of each use.
+    tender_context : array of int
+        Context code of every tender (-1 for tenders without one).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ctx = np.array([0, 0, 1])                       # tenders 0, 1 run by agent 0; tender 2 by agent 1
+    >>> exclusive_trace_uses(np.array([7, 7, 8, 8]), np.array([1, 2, 1, 3]),
+    ...                      np.array([0, 1, 0, 2]), ctx).tolist()
+    [True, True, False, False]
+    """
+    trace = np.asarray(trace, dtype=np.int64)
+    company = np.asarray(company, dtype=np.int64)
+    tender = np.asarray(tender, dtype=np.int64)
+    ctx = np.asarray(tender_context, dtype=np.int64)[tender]
+    if trace.size == 0:
+        return np.zeros(0, dtype=bool)
+    _, key = _group(trace)
+    n_keys = int(key.max()) + 1
+    # Distinct firms and distinct contexts (no context counts as one) per value.
+    firms = sp.csr_matrix((np.ones(key.size, dtype=np.int8), (key, company)), shape=(n_keys, int(company.max()) + 1))
+    firms.sum_duplicates()
+    contexts = sp.csr_matrix((np.ones(key.size, dtype=np.int8), (key, ctx + 1)), shape=(n_keys, int(ctx.max()) + 2))
+    contexts.sum_duplicates()
+    n_firms = np.diff(firms.indptr)
+    n_ctx = np.diff(contexts.indptr)
+    return (n_firms[key] >= 2) & (n_ctx[key] == 1) & (ctx >= 0)
+
+
+# ------------------------------------------------------------- co-occurrence
+def cooccurrence(
+    context: np.ndarray, context_tender: np.ndarray, bid_tender: np.ndarray, *, n_tenders: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the sparse product ``E @ B``: every (context, bid) with the bid in a tender of the context.
+
+    Parameters
+    ----------
+    context, context_tender : array of int
+        The context relation as code pairs (X organises / runs / evaluates
+        tender); duplicate pairs are counted once.
+    bid_tender : array of int
+        Tender code of every bid.
+    n_tenders : int
+        Number of tender codes.
+
+    Returns
+    -------
+    x, bid : numpy.ndarray
+        Context code and bid row of every triple, ordered by (x, bid).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, b = cooccurrence(np.array([0, 1, 1]), np.array([0, 0, 1]), np.array([0, 0, 1]), n_tenders=2)
+    >>> x.tolist(), b.tolist()
+    ([0, 0, 1, 1, 1], [0, 1, 0, 1, 2])
+    """
+    context = np.asarray(context, dtype=np.int64)
+    context_tender = np.asarray(context_tender, dtype=np.int64)
+    bid_tender = np.asarray(bid_tender, dtype=np.int64)
+    ok = (context >= 0) & (context_tender >= 0)
+    context, context_tender = context[ok], context_tender[ok]
+    n_x = int(context.max()) + 1 if context.size else 0
+    e = sp.csr_matrix((np.ones(context.size, dtype=np.int64), (context, context_tender)), shape=(n_x, n_tenders))
+    e.sum_duplicates()
+    e.data[:] = 1
+    b = sp.csr_matrix(
+        (np.ones(bid_tender.size, dtype=np.int64), (bid_tender, np.arange(bid_tender.size))),
+        shape=(n_tenders, bid_tender.size),
+    )
+    prod = (e @ b).tocsr()
+    prod.sort_indices()
+    x = np.repeat(np.arange(n_x, dtype=np.int64), np.diff(prod.indptr))
+    return x, prod.indices.astype(np.int64)
+
+
+# ------------------------------------------------------------------- strength
+def firm_strength(
+    bid_tender: np.ndarray,
+    bid_company: np.ndarray,
+    is_winner: np.ndarray,
+    *,
+    n_tenders: int,
+    n_companies: int,
+    prior: float = 1.0,
+    max_iter: int = 200,
+    tol: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Strength of every firm in a conditional-logit (Luce) model of who wins a tender.
+
+    ``P(C wins t) = r_C / S_t`` with ``S_t`` the sum of the strengths of the
+    bidders of ``t``. The MAP estimate under a Gamma(prior + 1, prior) prior
+    (mode 1) is the fixed point of the MM update (Hunter 2004)::
+
+        r_C = (wins_C + prior) / (sum over C's tenders of 1 / S_t + prior)
+
+    iterated for all firms at once. Only tenders with a winner and at least
+    two bidders inform the fit.
+
+    Parameters
+    ----------
+    bid_tender, bid_company : array of int
+        Tender and company code of every bid.
+    is_winner : array of bool
+        Winning bids.
+    n_tenders, n_companies : int
+        Numbers of codes.
+    prior : float, default 1.0
+        Pseudo-count pulling firms with little data towards strength 1.
+
+    Returns
+    -------
+    strength : numpy.ndarray
+        ``r`` per company (1 for firms without informative bids).
+    tender_total : numpy.ndarray
+        ``S_t`` per tender (0 for tenders without bids).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0, 0, 1, 1, 2, 2])
+    >>> c = np.array([0, 1, 0, 1, 0, 1])
+    >>> w = np.array([True, False, True, False, False, True])
+    >>> r, s = firm_strength(t, c, w, n_tenders=3, n_companies=2)
+    >>> bool(r[0] > 1 > r[1]), np.allclose(s, r.sum())
+    (True, True)
+    """
+    t = np.asarray(bid_tender, dtype=np.int64)
+    c = np.asarray(bid_company, dtype=np.int64)
+    w = np.asarray(is_winner, dtype=bool)
+    n_bids = np.bincount(t, minlength=n_tenders)
+    awarded = np.bincount(t[w], minlength=n_tenders) > 0
+    inf = awarded[t] & (n_bids[t] > 1)
+    ti, ci = t[inf], c[inf]
+    wins = np.bincount(ci[w[inf]], minlength=n_companies).astype(np.float64)
+    r = np.ones(n_companies)
+    for _ in range(max_iter):  # one vectorised MM step over all firms per iteration
+        s = np.bincount(ti, weights=r[ci], minlength=n_tenders)
+        exposure = np.bincount(ci, weights=1.0 / s[ti], minlength=n_companies)
+        new = (wins + prior) / (exposure + prior)
+        done = np.max(np.abs(new - r) / r) < tol if r.size else True
+        r = new
+        if done:
+            break
+    return r, np.bincount(t, weights=r[c], minlength=n_tenders)
+
+
+# -------------------------------------------------------------------- kernel
+def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uniq, inv = np.unique(key, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def pair_affinity(
+    context: np.ndarray,
+    context_tender: np.ndarray,
+    bid_tender: np.ndarray,
+    bid_company: np.ndarray,
+    is_winner: np.ndarray,
+    *,
+    n_tenders: int,
+    n_companies: int,
+    flags: Mapping[str, np.ndarray] | None = None,
+    bid_flags: Mapping[str, np.ndarray] | None = None,
+    value: np.ndarray | None = None,
+    baseline: str = "strength",
+    strength_prior: float = 1.0,
+    flag_prior: float = 10.0,
+    return_triples: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Wins of every company in the tenders of every context entity, against expectation.
+
+    Parameters
+    ----------
+    context, context_tender : array of int
+        The context relation as (X code, tender code) pairs: buyer organises,
+        agent runs, expert sits on the panel of the tender.
+    bid_tender, bid_company, is_winner : arrays
+        The bids that make up the market to compare against (for experts:
+        the evaluated bids).
+    n_tenders, n_companies : int
+        Numbers of tender and company codes.
+    flags : mapping of str to bool array (per tender), optional
+        Irregularities of a tender (``non_open``, ``short_period``,
+        ``single_bid``...). An ``irregular`` flag (any of them) is added.
+    value : float array (per tender), optional
+        Awarded value of each tender, for value shares (NaN counts as 0).
+    baseline : {"strength", "uniform"}
+        Win probability model: leave-X-out firm strength, or ``1 / n_bids``.
+    strength_prior : float
+        Prior pseudo-count of :func:`firm_strength` and of the leave-out step.
+    flag_prior : float
+        Weight (in tenders) of the market rate in the baseline of each flag:
+        the baseline is X's rate among its other suppliers' wins, shrunk
+        towards the market rate by this many pseudo-wins.
+    bid_flags : mapping of str to bool array (per bid), optional
+        Marks on individual bids (e.g. ``prepared``: the bid carries a trace
+        found only in the context's tenders). Tested per pair as the number
+        of C's bids at X with the mark against the market rate of marked
+        bids in the tenders of any context.
+    return_triples : bool
+        Also return the triples (one row per bid of C in an awarded tender
+        of X): ``pair`` (row of the result), ``tender``, ``bid`` (row in the
+        bid arrays), ``is_winner`` and ``p`` (win probability under the
+        null; 1 for single-bid tenders). Detectors use them for evidence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (context, company) with at least one bid of the company
+        in an awarded tender of the context, sorted by (context, company):
+
+        ``context, company`` codes; ``tenders`` and ``wins`` (all awarded
+        tenders of X where C bid, and C's wins there); ``contested`` and
+        ``contested_wins`` (the same without single-bid tenders);
+        ``expected`` (expected contested wins), ``ratio``
+        (``contested_wins / expected``), ``win_rate``, ``baseline_rate``
+        (``expected / contested``), ``excess`` (binomial surprise of the
+        contested wins), ``strength`` (C's leave-X-out strength);
+        ``company_tenders``, ``company_wins`` (C's totals over all contexts)
+        and ``context_tenders`` (awarded tenders of X); for each flag
+        ``<flag>_wins``, ``<flag>_baseline`` (expected share of C's wins
+        with the flag), ``<flag>_surprise``; with ``value``: ``value``
+        (awarded to C at X), ``value_share``, ``expected_value_share`` and
+        ``hhi`` (Herfindahl index of X's suppliers), ``value_z`` and
+        ``value_surprise`` (value-weighted excess of the contested wins); for
+        each bid flag ``<flag>_bids``, ``<flag>_baseline`` and
+        ``<flag>_surprise``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # Buyer 0 runs tenders 0-3, buyer 1 runs 4-7; firm 0 wins all of buyer 0's
+    >>> # tenders but only half of buyer 1's, so judged by its record at buyer 1
+    >>> # (strength 1.0 against firm 1's global 0.6) it was expected to win 2.5.
+    >>> bt = np.repeat(np.arange(8), 2)
+    >>> bc = np.tile([0, 1], 8)
+    >>> bw = np.array([1, 0] * 4 + [0, 1, 1, 0] * 2, dtype=bool)
+    >>> out = pair_affinity(np.array([0] * 4 + [1] * 4), np.arange(8), bt, bc, bw, n_tenders=8, n_companies=2)
+    >>> out[["context", "company", "wins", "expected"]].round(2).to_dict("list")
+    {'context': [0, 0, 1, 1], 'company': [0, 1, 0, 1], 'wins': [4, 0, 2, 2], 'expected': [2.5, 1.67, 2.94, 0.77]}
+    """
+    if baseline not in ("strength", "uniform"):
+        raise ValueError(f"baseline must be 'strength' or 'uniform', got {baseline!r}")
+    bt = np.asarray(bid_tender, dtype=np.int64)
+    bc = np.asarray(bid_company, dtype=np.int64)
+    bw = np.asarray(is_winner, dtype=bool)
+    ctx = np.asarray(context, dtype=np.int64)
+    ctt = np.asarray(context_tender, dtype=np.int64)
+    if not (bt.shape == bc.shape == bw.shape):
+        raise ValueError("bid_tender, bid_company and is_winner must have the same length")
+    if ctx.shape != ctt.shape:
+        raise ValueError("context and context_tender must have the same length")
+
+    n_bids = np.bincount(bt, minlength=n_tenders)
+    awarded = np.bincount(bt[bw], minlength=n_tenders) > 0
+    contested = awarded & (n_bids > 1)
+    # Context incidence restricted to awarded tenders, one row per (X, tender).
+    keep = (ctx >= 0) & (ctt >= 0)
+    ctx, ctt = ctx[keep], ctt[keep]
+    if ctx.size:
+        n_ctx = int(ctx.max()) + 1
+        _, first = np.unique(ctt * n_ctx + ctx, return_index=True)
+        ctx, ctt = ctx[first], ctt[first]
+    ctx_aw = awarded[ctt]
+
+    # Strength model (global) and the per-bid probability under it.
+    if baseline == "strength":
+        r, s_t = firm_strength(bt, bc, bw, n_tenders=n_tenders, n_companies=n_companies, prior=strength_prior)
+    else:
+        r, s_t = np.ones(n_companies), n_bids.astype(np.float64)
+    bid_inf = contested[bt]
+    company_tenders = np.bincount(bc[awarded[bt]], minlength=n_companies)
+    company_wins = np.bincount(bc[bw], minlength=n_companies)
+    company_cwins = np.bincount(bc[bw & bid_inf], minlength=n_companies).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_s = np.where(bid_inf, 1.0 / s_t[bt], 0.0)
+    company_exposure = np.bincount(bc, weights=inv_s, minlength=n_companies)
+
+    # Triples (X, bid) of the product E @ B, awarded tenders only.
+    x, b = cooccurrence(ctx[ctx_aw], ctt[ctx_aw], bt, n_tenders=n_tenders)
+    t, c, w, inf = bt[b], bc[b], bw[b], bid_inf[b]
+    uniq, pair = _group(x * n_companies + c)
+    px, pc = uniq // n_companies, uniq % n_companies
+    n_pairs = uniq.size
+
+    def pair_sum(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(pair, weights=np.asarray(weights, dtype=np.float64), minlength=n_pairs)
+
+    tenders = pair_sum(np.ones(pair.size))
+    wins = pair_sum(w)
+    cont = pair_sum(inf)
+    cwins = pair_sum(w & inf)
+    if baseline == "strength":
+        # Leave-X-out strength: C's wins and exposure outside X's tenders (one MM step).
+        exposure_x = pair_sum(inv_s[b])
+        r_out = (company_cwins[pc] - cwins + strength_prior) / (
+            np.maximum(company_exposure[pc] - exposure_x, 0.0) + strength_prior
+        )
+        rt = r_out[pair]
+        p = np.where(inf, rt / np.maximum(s_t[t] - r[c] + rt, 1e-12), 0.0)
+    else:
+        r_out = np.ones(n_pairs)
+        p = np.where(inf, 1.0 / np.maximum(n_bids[t], 1), 0.0)
+    expected = pair_sum(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        base_rate = np.where(cont > 0, expected / cont, np.nan)
+        out = pd.DataFrame(
+            {
+                "context": px,
+                "company": pc,
+                "tenders": tenders.astype(np.int64),
+                "wins": wins.astype(np.int64),
+                "contested": cont.astype(np.int64),
+                "contested_wins": cwins.astype(np.int64),
+                "expected": expected,
+                "ratio": np.where(expected > 0, cwins / expected, np.nan),
+                "win_rate": np.where(cont > 0, cwins / cont, np.nan),
+                "baseline_rate": base_rate,
+                "excess": binomial_surprise(cwins, cont, np.nan_to_num(base_rate)),
+                "strength": r_out,
+                "company_tenders": company_tenders[pc],
+                "company_wins": company_wins[pc],
+            }
+        )
+    n_x = int(px.max()) + 1 if n_pairs else 0
+    ctx_tenders = np.bincount(ctx[ctx_aw], minlength=n_x)
+    out["context_tenders"] = ctx_tenders[px]
+
+    # Irregular wins: C's share of flagged wins at X vs X's other suppliers and the market.
+    flags = dict(flags or {})
+    if flags:
+        flags = {k: np.asarray(v, dtype=bool) for k, v in flags.items()}
+        flags["irregular"] = np.logical_or.reduce(list(flags.values()))
+    ctx_wins_all = ctx_tenders  # one winner per awarded tender
+    for name, f in flags.items():
+        if f.shape != (n_tenders,):
+            raise ValueError(f"flag {name!r} must be one boolean per tender (length {n_tenders}), got {f.shape}")
+        market_rate = (f & awarded).sum() / max(awarded.sum(), 1)
+        ctx_flag = np.bincount(ctx[ctx_aw], weights=f[ctt[ctx_aw]], minlength=n_x)
+        fw = pair_sum(w & f[t])
+        others = np.maximum(ctx_wins_all[px] - wins, 0.0)
+        others_flag = np.maximum(ctx_flag[px] - fw, 0.0)
+        q = (others_flag + flag_prior * market_rate) / (others + flag_prior)
+        out[f"{name}_wins"] = fw.astype(np.int64)
+        out[f"{name}_baseline"] = q
+        out[f"{name}_surprise"] = binomial_surprise(fw, wins, q)
+
+    for name, f in dict(bid_flags or {}).items():
+        f = np.asarray(f, dtype=bool)
+        if f.shape != bt.shape:
+            raise ValueError(f"bid flag {name!r} must be one boolean per bid (length {bt.size}), got {f.shape}")
+        covered = np.zeros(n_tenders, dtype=bool)
+        covered[ctt[ctx_aw]] = True
+        in_ctx = covered[bt]
+        rate = (f & in_ctx).sum() / max(in_ctx.sum(), 1)
+        fb = pair_sum(f[b])
+        out[f"{name}_bids"] = fb.astype(np.int64)
+        out[f"{name}_baseline"] = rate
+        out[f"{name}_surprise"] = binomial_surprise(fb, tenders, rate)
+
+    if value is not None:
+        v = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
+        if v.shape != (n_tenders,):
+            raise ValueError(f"value must be one number per tender (length {n_tenders}), got {v.shape}")
+        ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
+        vxc = pair_sum(w * v[t])
+        # Expected value: single-bid tenders are won for sure, the rest with probability p.
+        ev = pair_sum(np.where(inf, p, w) * v[t])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(ctx_value[px] > 0, vxc / ctx_value[px], np.nan)
+            out["value"] = vxc
+            out["value_share"] = share
+            out["expected_value_share"] = np.where(ctx_value[px] > 0, ev / ctx_value[px], np.nan)
+        hhi = np.bincount(px, weights=np.nan_to_num(share) ** 2, minlength=n_x)
+        out["hhi"] = hhi[px]
+        # Value-weighted excess of the contested wins: normal approximation of
+        # the weighted Poisson-binomial sum (value is heavy-tailed, so this
+        # weighs large contracts the way a buyer's budget does).
+        dv = pair_sum(np.where(inf, (w - p) * v[t], 0.0))
+        vv = pair_sum(np.where(inf, p * (1.0 - p) * v[t] ** 2, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(vv > 0, dv / np.sqrt(vv), 0.0)
+        out["value_z"] = z
+        out["value_surprise"] = np.clip(-stats.norm.logsf(z) / _LN10, 0.0, MAX_SURPRISE)
+    if return_triples:
+        triples = pd.DataFrame({"pair": pair, "tender": t, "bid": b, "is_winner": w, "p": np.where(inf, p, 1.0)})
+        return out, triples
+    return out
+
+
+# ---------------------------------------------------------------- score bias
+def score_bias(
+    eval_tender: np.ndarray,
+    eval_expert: np.ndarray,
+    eval_company: np.ndarray,
+    score: np.ndarray,
+    *,
+    n_experts: int,
+    n_companies: int,
+) -> pd.DataFrame:
+    """How much each expert scores each firm above the rest of the panel.
+
+    For every score of expert X for firm C in tender t, the *bias* is X's
+    score minus the mean score the other experts of the panel gave C in t
+    (scores of a firm by a panel of one are skipped). Per (X, C) the mean
+    bias is compared with X's mean bias for all other firms by a pooled
+    two-sample t-test, so an expert who is generous with everyone is not
+    suspicious while one who is generous with one firm is.
+
+    Parameters
+    ----------
+    eval_tender, eval_expert, eval_company : array of int
+        Codes of each individual score.
+    score : array of float
+        The scores.
+    n_experts, n_companies : int
+        Numbers of codes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (expert, company) with at least one bias, sorted:
+        ``expert, company, scored`` (number of biases), ``bias`` (mean),
+        ``other_bias`` (X's mean bias for other firms), ``bias_sd`` (pooled
+        standard deviation), ``bias_t`` (t statistic) and ``bias_surprise``
+        (``-log10`` one-sided p of the t-test, 0 when it cannot be computed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # 3 experts score firms 0 and 1 in 4 tenders; expert 0 adds 10 points for firm 0.
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.repeat(np.arange(4), 6); e = np.tile(np.repeat([0, 1, 2], 2), 4); c = np.tile([0, 1], 12)
+    >>> s = 70 + rng.normal(0, 1, 24) + 10 * ((e == 0) & (c == 0))
+    >>> out = score_bias(t, e, c, s, n_experts=3, n_companies=2)
+    >>> bool(out.loc[0, "bias_t"] > 5), out.loc[0, ["expert", "company", "scored"]].tolist()
+    (True, [0, 0, 4])
+    """
+    t = np.asarray(eval_tender, dtype=np.int64)
+    e = np.asarray(eval_expert, dtype=np.int64)
+    c = np.asarray(eval_company, dtype=np.int64)
+    s = np.asarray(score, dtype=np.float64)
+    ok = np.isfinite(s) & (t >= 0) & (e >= 0) & (c >= 0)
+    t, e, c, s = t[ok], e[ok], c[ok], s[ok]
+    # Panel totals per (tender, company).
+    _, tc = _group(t * n_companies + c)
+    total = np.bincount(tc, weights=s)
+    count = np.bincount(tc)
+    m = count[tc]
+    keep = m > 1
+    d = (s - (total[tc] - s) / np.maximum(m - 1, 1))[keep]
+    e, c = e[keep], c[keep]
+    uniq, pair = _group(e * n_companies + c)
+    pe, pc = uniq // n_companies, uniq % n_companies
+    n = np.bincount(pair).astype(np.float64)
+    s1 = np.bincount(pair, weights=d)
+    s2 = np.bincount(pair, weights=d * d)
+    n_e = np.bincount(e, minlength=n_experts).astype(np.float64)
+    s1_e = np.bincount(e, weights=d, minlength=n_experts)
+    s2_e = np.bincount(e, weights=d * d, minlength=n_experts)
+    n_o = n_e[pe] - n
+    s1_o, s2_o = s1_e[pe] - s1, s2_e[pe] - s2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / n
+        mean_o = np.where(n_o > 0, s1_o / n_o, np.nan)
+        # Pooled within-group sum of squares; clipped at 0 against rounding.
+        ss = np.maximum(s2 - s1 * mean, 0.0) + np.maximum(s2_o - np.where(n_o > 0, s1_o * mean_o, 0.0), 0.0)
+        df = n + n_o - 2
+        sd = np.sqrt(np.where(df > 0, ss / df, np.nan))
+        se = sd * np.sqrt(1.0 / n + 1.0 / n_o)
+        tstat = np.where((n_o > 0) & (df > 0) & (se > 0), (mean - mean_o) / se, np.nan)
+        live = np.isfinite(tstat)
+        sur = np.zeros(n.size)
+        sur[live] = -stats.t.logsf(tstat[live], df[live]) / _LN10
+    return pd.DataFrame(
+        {
+            "expert": pe,
+            "company": pc,
+            "scored": n.astype(np.int64),
+            "bias": mean,
+            "other_bias": mean_o,
+            "bias_sd": sd,
+            "bias_t": tstat,
+            "bias_surprise": np.clip(np.nan_to_num(sur, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE),
+        }
+    )
+
+
+# -------------------------------------------------------------- direct links
+#: Link kinds of :func:`context_links`, from the most to the least direct.
+LINK_KINDS: tuple[str, ...] = ("relation", "relation_via_person", "bid_trace", "party_trace")
+
+
+def _party_edges(graph: Any, relation: str, src_type: str, dst_type: str) -> pd.DataFrame:
+    try:
+        frame = graph.edges((src_type, relation, dst_type))
+    except (KeyError, ValueError):  # the pair of types is not in the registry
+        return pd.DataFrame({"src": np.empty(0, np.int64), "dst": np.empty(0, np.int64)})
+    return frame
+
+
+def context_links(graph: Any, context_type: str) -> pd.DataFrame:
+    """Direct ties between context parties (buyer, agent, expert) and companies.
+
+    Four kinds of tie, read from the graph's ``uses`` and ``relations``
+    edges (trace values are already normalised by the graph builder):
+
+    ``party_trace``
+        X's party record (phone, e-mail, address) and C's party record share
+        a value.
+    ``bid_trace``
+        A bid of C carries a value of X's party record (C's bid gives X's
+        phone or e-mail as contact: the agent prepared the bid).
+    ``relation``
+        A declared relation (employee, shareholder, legal representative...)
+        joins X and C directly, in either direction.
+    ``relation_via_person``
+        One person is related to both X and C (e.g. X's legal representative
+        is a shareholder of C, or the expert and the firm share a legal rep).
+
+    Parameters
+    ----------
+    graph : ProcurementGraph
+        The graph (:func:`collusion.graph.build_graph`).
+    context_type : {"buyer", "agent", "expert"}
+        Node type of the context entity.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct tie: ``context``, ``company`` (codes), ``link``
+        (one of :data:`LINK_KINDS`), ``via`` (the trace or person node as
+        ``"type:id"``, or the relation kind), ``tender`` (code of the bid's
+        tender for ``bid_trace``, else -1) and ``path`` (alternating nodes
+        and relations through the graph). Only contexts and companies that
+        are market entities (codes below ``market.n(type)``) are kept.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion import Market
+    >>> from collusion.graph import build_graph
+    >>> tenders = pd.DataFrame({"tender_id": ["T1"], "agent_id": ["A1"]})
+    >>> bids = pd.DataFrame({"tender_id": ["T1", "T1"], "bidder_id": ["C1", "C2"], "price": [1.0, 2.0],
+    ...                      "is_winner": [True, False], "contact": ["138 0013 8000", None]})
+    >>> parties = pd.DataFrame({"party_id": ["A1"], "kind": ["agent"], "phone": ["+86 13800138000"]})
+    >>> G = build_graph(Market.from_frames(tenders=tenders, bids=bids, parties=parties))
+    >>> context_links(G, "agent")[["context", "company", "link", "path"]].values.tolist()
+    [[0, 0, 'bid_trace', ['agent:A1', 'uses', 'phone:13800138000', 'uses', 'company:C1']]]
+    """
+    from ..graph._schema import TRACE_NODE_TYPES
+
+    if context_type not in ("buyer", "agent", "expert"):
+        raise ValueError(f"context_type must be 'buyer', 'agent' or 'expert', got {context_type!r}")
+    market = graph.market
+    n_ctx = market.n(context_type) if market is not None else graph.n(context_type)
+    n_comp = market.n("company") if market is not None else graph.n("company")
+    parts: list[pd.DataFrame] = []
+
+    # Shared trace values: X's party record against C's party record and bids.
+    for ttype in TRACE_NODE_TYPES:
+        ex = _party_edges(graph, "uses", context_type, ttype)
+        if not len(ex):
+            continue
+        ec = _party_edges(graph, "uses", "company", ttype)
+        if not len(ec):
+            continue
+        ex = ex.loc[ex["src"].to_numpy() < n_ctx, ["src", "dst"]].drop_duplicates()
+        ec = ec.loc[ec["src"].to_numpy() < n_comp, ["src", "dst", "source", "tender"]]
+        joined = ex.merge(ec, on="dst", suffixes=("_x", "_c"))
+        if not len(joined):
+            continue
+        from_bid = joined["source"].astype(str).str.startswith("bids.").to_numpy()
+        parts.append(pd.DataFrame({
+            "context": joined["src_x"].to_numpy(np.int64),
+            "company": joined["src_c"].to_numpy(np.int64),
+            "link": np.where(from_bid, "bid_trace", "party_trace"),
+            "via": [f"{ttype}:{v}" for v in graph.ids(ttype, joined["dst"].to_numpy())],
+            "tender": np.where(from_bid, joined["tender"].to_numpy(np.int64), -1),
+        }))
+
+    # Declared relations, direct or through one person.
+    rel = graph.edges("relations")
+    if len(rel):
+        st = rel["src_type"].astype(str).to_numpy()
+        dt = rel["dst_type"].astype(str).to_numpy()
+        s, d = rel["src"].to_numpy(np.int64), rel["dst"].to_numpy(np.int64)
+        kind = rel["kind"].astype(str).to_numpy()
+        # Undirected view: (type a, code a, type b, code b, kind) both ways.
+        ta, ca, tb, cb, kk = (np.r_[st, dt], np.r_[s, d], np.r_[dt, st], np.r_[d, s], np.r_[kind, kind])
+        direct = (ta == context_type) & (tb == "company") & (ca < n_ctx) & (cb < n_comp)
+        if direct.any():
+            parts.append(pd.DataFrame({
+                "context": ca[direct], "company": cb[direct], "link": "relation",
+                "via": kk[direct], "tender": -1,
+            }))
+        xp = pd.DataFrame({"context": ca, "person": cb, "kind_x": kk})[
+            (ta == context_type) & (tb == "person") & (ca < n_ctx)]
+        pc = pd.DataFrame({"person": ca, "company": cb, "kind_c": kk})[
+            (ta == "person") & (tb == "company") & (cb < n_comp)]
+        via = xp.merge(pc, on="person")
+        if len(via):
+            parts.append(pd.DataFrame({
+                "context": via["context"].to_numpy(np.int64),
+                "company": via["company"].to_numpy(np.int64),
+                "link": "relation_via_person",
+                "via": [f"person:{p}" for p in graph.ids("person", via["person"].to_numpy())],
+                "tender": -1,
+            }))
+
+    cols = ["context", "company", "link", "via", "tender", "path"]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c in ("context", "company", "tender") else object)
+                             for c in cols})
+    out = pd.concat(parts, ignore_index=True).drop_duplicates(["context", "company", "link", "via", "tender"])
+    out = out.sort_values(["context", "company", "link", "via", "tender"], kind="stable").reset_index(drop=True)
+    x_lab = graph.ids(context_type, out["context"].to_numpy())
+    c_lab = graph.ids("company", out["company"].to_numpy())
+    paths = []
+    for xl, cl, link, via in zip(x_lab, c_lab, out["link"].to_numpy(), out["via"].to_numpy()):
+        if link == "relation":
+            paths.append([f"{context_type}:{xl}", "relations", f"company:{cl}"])
+        elif link == "relation_via_person":
+            paths.append([f"{context_type}:{xl}", "relations", via, "relations", f"company:{cl}"])
+        else:
+            paths.append([f"{context_type}:{xl}", "uses", via, "uses", f"company:{cl}"])
+    out["path"] = pd.Series(paths, index=out.index, dtype=object)
+    return out[cols]
