@@ -1,0 +1,167 @@
+"""Co-bidding pairs, suspicious co-bidding, Leiden groups and group statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from collusion.features._cobidding import (
+    bh_qvalues,
+    bid_incidence,
+    cobid_pairs,
+    cobidding_communities,
+    group_ids,
+    group_statistics,
+    group_tenders,
+    pair_wins,
+    suspicious_cobids,
+    tender_group_share,
+    tender_winner,
+)
+
+
+def _market(tender, company, winner=None, n_t=None, n_c=None):
+    tender, company = np.asarray(tender), np.asarray(company)
+    n_t = n_t or int(tender.max()) + 1
+    n_c = n_c or int(company.max()) + 1
+    B = bid_incidence(tender, company, n_tenders=n_t, n_companies=n_c)
+    W = None if winner is None else bid_incidence(tender, company, n_tenders=n_t, n_companies=n_c,
+                                                  mask=np.asarray(winner, bool))
+    return B, W
+
+
+def test_bid_incidence_counts_duplicate_bids_once_and_drops_missing():
+    B = bid_incidence(np.array([0, 0, 1, -1]), np.array([1, 1, 0, 0]), n_tenders=2, n_companies=2)
+    assert B.toarray().tolist() == [[0, 1], [1, 0]]
+
+
+def test_cobid_pairs_hand_computed():
+    # tenders: 0 {0,1,2}, 1 {0,1}, 2 {1,2}, 3 {0}
+    t = [0, 0, 0, 1, 1, 2, 2, 3]
+    c = [0, 1, 2, 0, 1, 1, 2, 0]
+    w = [1, 0, 0, 0, 1, 0, 1, 1]
+    B, W = _market(t, c, w)
+    p = cobid_pairs(B, W).set_index(["company_a", "company_b"])
+    assert p.loc[(0, 1), "n_cobids"] == 2
+    assert p.loc[(0, 2), "n_cobids"] == 1
+    assert p.loc[(1, 2), "n_cobids"] == 2
+    assert p.loc[(0, 1), "n_a"] == 3 and p.loc[(0, 1), "n_b"] == 3
+    assert p.loc[(0, 1), "jaccard"] == pytest.approx(2 / 4)
+    assert p.loc[(1, 2), "exclusivity_b"] == pytest.approx(1.0)
+    # firm 0 won tender 0 (with 1 and 2), firm 1 won tender 1, firm 2 won tender 2
+    assert (p.loc[(0, 1), "wins_a"], p.loc[(0, 1), "wins_b"]) == (1, 1)
+    assert (p.loc[(1, 2), "wins_a"], p.loc[(1, 2), "wins_b"]) == (0, 1)
+    assert len(cobid_pairs(B, W, min_cobids=3)) == 0
+    assert cobid_pairs(B, W, min_cobids=2)[["company_a", "company_b"]].values.tolist() == [[0, 1], [1, 2]]
+
+
+def test_underwin_matches_binomial_tail():
+    # Firm 0 bids 10 tenders with firm 1 (never wins) and 10 alone (wins 5).
+    t = np.r_[np.repeat(np.arange(10), 2), np.arange(10, 20)]
+    c = np.r_[np.tile([0, 1], 10), np.zeros(10, int)]
+    w = np.r_[np.tile([0, 1], 10), np.arange(10) % 2 == 0].astype(bool)
+    B, W = _market(t, c, w)
+    out = pair_wins(B, W, np.array([0]), np.array([1]))
+    expected = -stats.binom.logcdf(0, 10, 0.5) / np.log(10)
+    assert out["wins_a"].iloc[0] == 0 and out["wins_b"].iloc[0] == 10
+    assert out["underwin_a"].iloc[0] == pytest.approx(expected)
+    assert out["underwin_b"].iloc[0] == 0.0  # firm 1 never bids without firm 0
+
+
+def test_suspicious_cobids_binomial_and_bh():
+    t = np.repeat(np.arange(20), 2)
+    c = np.tile([0, 1], 20)
+    B, _ = _market(t, c)
+    sus = np.zeros(20, bool)
+    sus[:10] = True  # q = 0.5 over contested tenders, the pair meets in all 20
+    out = suspicious_cobids(B, sus, np.array([0]), np.array([1]), np.array([20]))
+    assert out["n_suspicious"].iloc[0] == 10
+    assert out["logp"].iloc[0] == pytest.approx(-stats.binom.logsf(9, 20, 0.5) / np.log(10))
+    lp = np.array([5.0, 0.5, 2.0, 0.0])
+    p = 10 ** -lp
+    order = np.argsort(p)
+    q = np.minimum.accumulate((p[order] * 4 / np.arange(1, 5))[::-1])[::-1]
+    ref = np.empty(4)
+    ref[order] = q
+    np.testing.assert_allclose(bh_qvalues(lp), -np.log10(np.minimum(ref, 1)), atol=1e-12)
+
+
+def test_communities_find_two_cliques_deterministically():
+    a = np.array([0, 0, 1, 3, 3, 4, 2, 6])
+    b = np.array([1, 2, 2, 4, 5, 5, 3, 7])
+    w = np.array([5.0, 5, 5, 5, 5, 5, 0.1, 0.1])
+    mem = cobidding_communities(a, b, w, 9, seed=1)
+    assert mem[:3].tolist() == [mem[0]] * 3 and mem[3:6].tolist() == [mem[3]] * 3
+    assert mem[0] != mem[3]
+    assert mem[8] == -1  # isolated
+    np.testing.assert_array_equal(mem, cobidding_communities(a, b, w, 9, seed=1))
+
+
+def test_group_statistics_rotation_and_exclusivity():
+    # Group {0, 1, 2} bids together in tenders 0-5, wins rotate 0, 1, 2, 0, 1, 2;
+    # firm 3 bids alone with member 0 once in tender 6 and wins.
+    t = np.r_[np.repeat(np.arange(6), 3), 6, 6]
+    c = np.r_[np.tile([0, 1, 2], 6), 0, 3]
+    B, _ = _market(t, c)
+    winner = np.array([0, 1, 2, 0, 1, 2, 3])
+    pairs = cobid_pairs(B)
+    mem = np.array([0, 0, 0, -1])
+    st_ = group_statistics(mem, B, winner, pairs, time=np.arange(7))
+    row = st_.iloc[0]
+    assert row["n_members"] == 3 and row["n_tenders"] == 6
+    assert row["member_win_share"] == 1.0
+    assert row["rotation_evenness"] == pytest.approx(1.0)
+    assert row["rotation_alternation"] == 1.0 and row["rotation_expected"] == pytest.approx(2 / 3)
+    assert row["presence"] == 1.0 and row["member_bid_share"] == 1.0
+    # internal ties 3 pairs x 6 tenders = 18; strength: members 6*2 each + firm 0 once more
+    assert row["exclusivity"] == pytest.approx(2 * 18 / (12 + 12 + 13))
+    gt = group_tenders(mem, B)
+    assert gt["tender"].tolist() == list(range(6))
+    share = tender_group_share(mem, B)
+    assert share["group_share"].tolist()[:6] == [1.0] * 6 and share["group"].iloc[6] == -1
+
+
+def test_tender_winner_lowest_code():
+    _, W = _market([0, 0, 1], [2, 1, 0], [1, 1, 0])
+    assert tender_winner(W).tolist() == [1, -1]
+
+
+def test_group_ids_depend_only_on_member_set():
+    a = group_ids([["company:x", "company:y"]])[0]
+    assert a == group_ids([["company:y", "company:x"]])[0]
+    assert a != group_ids([["company:x", "company:z"]])[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_pair_counts_invariant_to_relabelling_and_add_up(data):
+    n_t = data.draw(st.integers(2, 12))
+    n_c = data.draw(st.integers(2, 8))
+    rows = data.draw(st.lists(st.tuples(st.integers(0, n_t - 1), st.integers(0, n_c - 1)), min_size=2, max_size=40))
+    t = np.array([r[0] for r in rows])
+    c = np.array([r[1] for r in rows])
+    B, _ = _market(t, c, n_t=n_t, n_c=n_c)
+    base = cobid_pairs(B)
+    perm = np.array(data.draw(st.permutations(range(n_c))))
+    B2, _ = _market(t, perm[c], n_t=n_t, n_c=n_c)
+    relabelled = cobid_pairs(B2)
+    key = {(min(perm[a], perm[b]), max(perm[a], perm[b])): n for a, b, n in
+           zip(base["company_a"], base["company_b"], base["n_cobids"])}
+    got = dict(zip(zip(relabelled["company_a"], relabelled["company_b"]), relabelled["n_cobids"]))
+    assert got == key
+    # Counts over disjoint tender sets add up.
+    half = t < n_t // 2
+    B_lo, _ = _market(t[half], c[half], n_t=n_t, n_c=n_c) if half.any() else (None, None)
+    B_hi, _ = _market(t[~half], c[~half], n_t=n_t, n_c=n_c) if (~half).any() else (None, None)
+    total: dict = {}
+    for part in (B_lo, B_hi):
+        if part is None:
+            continue
+        p = cobid_pairs(part)
+        for a, b, n in zip(p["company_a"], p["company_b"], p["n_cobids"]):
+            total[(a, b)] = total.get((a, b), 0) + n
+    assert total == dict(zip(zip(base["company_a"], base["company_b"]), base["n_cobids"]))
