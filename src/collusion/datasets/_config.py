@@ -143,7 +143,8 @@ class MarketConfig:
     captured_expert_rate : float
         Share of experts captured by a company.
     captured_expert_bias : float
-        Points the captured expert adds to its company's score (scores ~ 0-100).
+        Points the captured expert adds to its company's technical score (out of
+        75; the price part is out of 25).
     captured_expert_sit_rate : float
         Probability that the captured expert sits on a panel where its company bids.
     licence_lending_rate : float
@@ -190,7 +191,7 @@ class MarketConfig:
     start: str = "2021-01-01"
     years: float = 3.0
     # bids and prices
-    open_bids_mean: float = 8.8
+    open_bids_mean: float = 9.25
     single_bid_share: float = 0.03
     two_bid_share: float = 0.05
     max_bids: int = 15
@@ -206,7 +207,7 @@ class MarketConfig:
     disqualified_rate: float = 0.015
     evaluated_share: float = 0.3
     panel_size: int = 5
-    public_ip_rate: float = 0.005
+    public_ip_rate: float = 0.015
     shared_template_rate: float = 0.002
     missing_trace_rate: float = 0.03
     change_approved_rate: float = 0.9
@@ -231,7 +232,7 @@ class MarketConfig:
     agent_prepared_rate: float = 0.4
     # 6. captured experts
     captured_expert_rate: float = 0.02
-    captured_expert_bias: float = 10.0
+    captured_expert_bias: float = 20.0
     captured_expert_sit_rate: float = 0.8
     # 3. licence lending
     licence_lending_rate: float = 0.02

@@ -116,6 +116,8 @@ def _mix(i: np.ndarray, bits: int, salt: int) -> np.ndarray:
 def id_strings(prefix: str, n: int, width: int | None = None) -> np.ndarray:
     """``prefix`` + zero-padded numbers; equal width so string order is numeric order."""
     width = width or max(len(str(max(n - 1, 0))), 4)
+    if n == 0:
+        return np.zeros(0, dtype=f"U{len(prefix) + width}")
     return _cat(prefix, np.strings.zfill(np.arange(n).astype(str), width))
 
 
@@ -168,10 +170,15 @@ def email_strings(rng: np.random.Generator, handles: np.ndarray, i: np.ndarray) 
 def address_strings(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
     """Street addresses in the regions' cities (honest collisions are possible: shared office blocks)."""
     n = len(region)
-    city = _arr(tuple(h for _, h in REGIONS))[region]
-    return _cat(city, "市", _arr(_DISTRICTS)[rng.integers(len(_DISTRICTS), size=n)],
-                _arr(_ROADS)[rng.integers(len(_ROADS), size=n)], rng.integers(1, 1000, size=n).astype(str), "号",
-                rng.integers(1, 30, size=n).astype(str), "栋", rng.integers(101, 2400, size=n).astype(str), "室")
+    # (city, district, road) prefixes and number parts are small tables; rows only index them.
+    city = _arr(tuple(h for _, h in REGIONS))
+    n_d, n_r = len(_DISTRICTS), len(_ROADS)
+    prefix = _cat(np.repeat(city, n_d * n_r), "市", np.tile(np.repeat(_arr(_DISTRICTS), n_r), len(city)),
+                  np.tile(_arr(_ROADS), len(city) * n_d))
+    number = _cat(np.arange(1000).astype(str), "号")
+    room = _cat(np.repeat(np.arange(1, 30).astype(str), 23), "栋", np.tile(np.arange(1, 24).astype(str), 29), "01室")
+    p = (np.asarray(region) * n_d + rng.integers(n_d, size=n)) * n_r + rng.integers(n_r, size=n)
+    return _cat(prefix[p], number[rng.integers(1, 1000, size=n)], room[rng.integers(len(room), size=n)])
 
 
 def person_names(rng: np.random.Generator, n: int) -> np.ndarray:
