@@ -204,6 +204,13 @@ def _fill_distinct(
     return group[keep], member[keep]
 
 
+def _n_units(rate: float, n: int) -> int:
+    """Units to plant: ``rate * n`` rounded, at least one when the rate is positive."""
+    if rate <= 0 or n <= 0:
+        return 0
+    return int(min(n, max(1, round(rate * n))))
+
+
 def _seconds_to_datetime(secs: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
     out = np.asarray(secs, dtype=np.int64).astype("datetime64[s]").astype("datetime64[ns]")
     if missing is not None:
@@ -294,7 +301,7 @@ def _tenders(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig, set
 
     # Lot-splitting groups: 2-6 tenders of one buyer and cell within <= 60 days,
     # each estimate just below the threshold (the sum is therefore above it).
-    target = int(round(cfg.split_tender_rate * n))
+    target = max(_n_units(cfg.split_tender_rate, n), 2 * (cfg.split_tender_rate > 0))
     sizes = rng.integers(2, 7, size=target // 2 + 1)
     cs = np.cumsum(sizes)
     n_groups = int(np.searchsorted(cs, target)) + 1 if target >= 2 else 0
@@ -419,7 +426,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     w.cartel_members = np.zeros(0, dtype=np.int64)
     w.comp_cartel = np.full(w.nc, -1, dtype=np.int64)
     w.t_cartel = np.full(n, -1, dtype=np.int64)
-    target = int(round(cfg.cartel_tender_rate * n))
+    target = _n_units(cfg.cartel_tender_rate, n)
     n_cart = int(max(1, round(target / cfg.cartel_tenders_mean))) if target > 0 else 0
     if n_cart:
         free = np.flatnonzero(scheme == _NONE)
@@ -472,7 +479,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     # --- 1. favoured suppliers
     tenders_per_buyer = np.bincount(w.t_buyer, minlength=w.nb)
     eligible = np.flatnonzero(tenders_per_buyer >= 4)
-    n_fav = min(int(round(cfg.favoured_buyer_rate * w.nb)), len(eligible))
+    n_fav = min(_n_units(cfg.favoured_buyer_rate, w.nb), len(eligible))
     w.fav_buyers = np.sort(rng.choice(eligible, size=n_fav, replace=False))
     w.fav_company = _pick_unique(rng, w.cell_pools, w.buyer_region[w.fav_buyers] * C + w.buyer_cat[w.fav_buyers], used)
     fav_of_buyer = np.full(w.nb, -1, dtype=np.int64)
@@ -494,7 +501,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     # --- 5. captured agents
     tenders_per_agent = np.bincount(w.t_agent[w.t_agent >= 0], minlength=w.na)
     eligible = np.flatnonzero(tenders_per_agent >= 4)
-    n_cap = min(int(round(cfg.captured_agent_rate * w.na)), len(eligible))
+    n_cap = min(_n_units(cfg.captured_agent_rate, w.na), len(eligible))
     w.cap_agents = np.sort(rng.choice(eligible, size=n_cap, replace=False))
     w.cap_agent_company = _pick_unique(rng, w.region_pools, w.agent_region[w.cap_agents], used)
     comp_of_agent = np.full(w.na + 1, -1, dtype=np.int64)  # index -1 = no agent
@@ -510,14 +517,14 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     w.t_prepared[at] = rng.random(len(at)) < cfg.agent_prepared_rate
 
     # --- 6. captured experts (they act at evaluation; here: who and which firm)
-    n_ce = int(round(cfg.captured_expert_rate * w.ne))
+    n_ce = _n_units(cfg.captured_expert_rate, w.ne)
     w.cap_experts = np.sort(rng.choice(w.ne, size=n_ce, replace=False))
     w.cap_expert_company = _pick_unique(rng, w.region_pools, w.expert_region[w.cap_experts], used)
 
     # --- 3. licence lending: a few hub winners, the builder often a losing bidder
     w.t_builder = np.full(n, -1, dtype=np.int64)
     free = np.flatnonzero(scheme == _NONE)
-    n_lend = min(int(round(cfg.licence_lending_rate * n)), len(free))
+    n_lend = min(_n_units(cfg.licence_lending_rate, n), len(free))
     lt = np.sort(rng.choice(free, size=n_lend, replace=False))
     n_hubs = max(1, int(round(n_lend / cfg.lending_contracts_per_hub))) if n_lend else 0
     hubs = _pick_unique(rng, w.global_pool, np.zeros(n_hubs, dtype=np.int64), used)
@@ -540,7 +547,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
 
     # --- 4. win low, change high: the (honest) first bidder wins 20-35% below the estimate
     free = np.flatnonzero(scheme == _NONE)
-    n_w = min(int(round(cfg.win_low_change_high_rate * n)), len(free))
+    n_w = min(_n_units(cfg.win_low_change_high_rate, n), len(free))
     wt = rng.choice(free, size=n_w, replace=False)
     scheme[wt] = _WLCH
     fw_flag[wt] = True
@@ -807,11 +814,11 @@ def _contracts(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -
 
     # Payments: 3-6 installments after signing for 90-100% of contract + approved changes.
     over = np.zeros(nk, dtype=bool)
-    over[rng.choice(nk, size=int(round(cfg.over_disbursement_rate * nk)), replace=False)] = True
+    over[rng.choice(nk, size=_n_units(cfg.over_disbursement_rate, nk), replace=False)] = True
     misdirected = np.zeros(nk, dtype=bool)
-    misdirected[rng.choice(nk, size=int(round(cfg.misdirected_payment_rate * nk)), replace=False)] = True
+    misdirected[rng.choice(nk, size=_n_units(cfg.misdirected_payment_rate, nk), replace=False)] = True
     early = np.zeros(nk, dtype=bool)
-    early[rng.choice(nk, size=int(round(cfg.early_payment_rate * nk)), replace=False)] = True
+    early[rng.choice(nk, size=_n_units(cfg.early_payment_rate, nk), replace=False)] = True
     total = base * np.where(over, rng.uniform(1.10, 1.40, size=nk), rng.uniform(0.90, 1.00, size=nk))
     n_pay = rng.integers(3, 7, size=nk)
     pk = _expand(n_pay)
@@ -850,7 +857,7 @@ def _contracts(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -
     npj = w.n_proj
     budget = np.bincount(w.t_proj, weights=w.t_est, minlength=npj) * rng.uniform(1.0, 1.05, size=npj)
     overrun = np.zeros(npj, dtype=bool)
-    overrun[rng.choice(npj, size=int(round(cfg.cost_overrun_rate * npj)), replace=False)] = True
+    overrun[rng.choice(npj, size=_n_units(cfg.cost_overrun_rate, npj), replace=False)] = True
     prelim = np.where(overrun, budget / rng.uniform(1.05, 1.2, npj), budget * rng.uniform(1.0, 1.08, npj))
     invest = np.where(overrun, prelim / rng.uniform(1.05, 1.2, npj), prelim * rng.uniform(1.0, 1.1, npj))
     has_contract = np.bincount(w.t_proj[kt], minlength=npj) > 0
@@ -864,7 +871,7 @@ def _contracts(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -
 def _people(w: _World, rng: np.random.Generator, cfg: MarketConfig) -> None:
     """Person ids, employees, duplicates and the party-level phone index (before traces)."""
     nc, nb, na, ne = w.nc, w.nb, w.na, w.ne
-    w.n_dup = int(round(cfg.duplicate_party_rate * nc))
+    w.n_dup = _n_units(cfg.duplicate_party_rate, nc)
     w.dup_of = np.sort(rng.choice(nc, size=w.n_dup, replace=False))
     # Persons: company legal reps, employees, buyer reps, agent reps, extra shareholders, cartel shareholders.
     w.n_emp = rng.integers(1, 4, size=nc)

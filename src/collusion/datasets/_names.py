@@ -154,12 +154,13 @@ def account_strings(i: np.ndarray) -> np.ndarray:
 
 
 def phone_strings(i: np.ndarray) -> np.ndarray:
-    """Unique mobile numbers (13x/15x/18x) for indices ``i`` (< 9 * 2**26)."""
+    """Unique mobile numbers (13x/15x/18x) for indices ``i`` (< 2**26)."""
     i = np.asarray(i, dtype=np.int64)
+    if len(i) and i.max() >= 1 << 26:
+        raise ValueError("phone_strings supports indices below 2**26")
     prefixes = np.array(["138", "139", "137", "150", "151", "158", "186", "188", "189"])
-    block, prefix = np.divmod(i, len(prefixes))
-    body = _mix(block, 26, 19).astype(np.int64)  # < 2**26 < 10**8, distinct per block
-    return _cat(prefixes[prefix], np.strings.zfill(body.astype(str), 8))
+    body = _mix(i, 26, 19).astype(np.int64)  # a bijection below 2**26 < 10**8: bodies are unique
+    return _cat(prefixes[(i * 7 + body) % len(prefixes)], np.strings.zfill(body.astype(str), 8))
 
 
 def email_strings(rng: np.random.Generator, handles: np.ndarray, i: np.ndarray) -> np.ndarray:
