@@ -561,12 +561,10 @@ def _second_lowest_bid_ratios(f: _Facts, currency: str | None) -> pd.DataFrame:
     # First lowest of each side (strict ``<`` in Cardinal keeps the earliest bid on ties).
     frame = frame.sort_values(["release", "is_winner", "amount", "bid"], kind="stable")
     best = frame.drop_duplicates(["release", "is_winner"])
-    w = best[best["is_winner"]].set_index("release")
-    o = best[~best["is_winner"]].set_index("release")
-    both = w.join(o, how="inner", lsuffix="_w", rsuffix="_o")
+    both = best[best["is_winner"]].merge(best[~best["is_winner"]], on="release", suffixes=("_w", "_o"))
     both = both[(both["amount_o"] >= both["amount_w"]) & (both["amount_w"] != 0)]
     ratio = (both["amount_o"] - both["amount_w"]) / both["amount_w"]
-    return pd.DataFrame({"release": both.index.to_numpy(np.int64), "ratio": ratio.to_numpy(np.float64),
+    return pd.DataFrame({"release": both["release"].to_numpy(np.int64), "ratio": ratio.to_numpy(np.float64),
                          "winner": both["tenderer_w"].to_numpy(dtype=object),
                          "other": both["tenderer_o"].to_numpy(dtype=object)})
 
