@@ -8,6 +8,7 @@ from ._bid_rigging import BidRiggingDetector
 from ._buyer_winner import BuyerWinnerDetector
 from ._expert_winner import ExpertWinnerDetector
 from ._funds import FundsDetector
+from ._lot_splitting import LotSplittingDetector
 from ._winner_builder import WinnerBuilderDetector
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "BuyerWinnerDetector",
     "ExpertWinnerDetector",
     "FundsDetector",
+    "LotSplittingDetector",
     "WinnerBuilderDetector",
     "check_is_fitted",
 ]

@@ -4,8 +4,8 @@ A buyer that must tender openly above a threshold can split one purchase into
 several smaller tenders, each below the threshold, and award them without open
 competition. The functions here
 
-* key tenders by buyer and purchase (the project when the tender names one,
-  else the category and region of the work) — :func:`lot_keys`;
+* key tenders by buyer and purchase (the category and region of the work,
+  else the project) — :func:`lot_keys`;
 * cut each key's tenders into groups published close together in time with one
   sort and a gap split — :func:`window_groups`;
 * sum each group against the open-tender threshold — :func:`group_summary`;
@@ -64,42 +64,57 @@ def tender_thresholds(category: Any, settings: Any) -> np.ndarray:
     return per_cat[np.where(codes >= 0, codes, len(cats))]
 
 
-def lot_keys(buyer: np.ndarray, project: np.ndarray, category: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Purchase key of each tender: (buyer, project) when a project is named, else (buyer, category, region).
+def lot_keys(
+    buyer: np.ndarray,
+    category: np.ndarray,
+    region: np.ndarray,
+    project: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
+    """Purchase key of each tender: (buyer, category, region), else (buyer, project).
+
+    The work itself — same buyer, same kind of work, same place — identifies a
+    purchase better than a project id, because a split purchase is usually
+    registered as several projects. The project is the fallback for tenders
+    whose category or region is unknown. ``extra`` (e.g. open vs non-open
+    procedure) splits keys further.
 
     Parameters
     ----------
-    buyer, project, category, region : array of int
+    buyer, category, region : array of int
         Integer codes (-1 = missing). Tenders without a buyer get key -1.
+    project : array of int, optional
+        Project codes, used when category or region is missing.
+    extra : array of int, optional
+        Further key component (-1 = missing counts as its own value).
 
     Returns
     -------
     numpy.ndarray
         ``int64`` dense key codes (equal key = same buyer and purchase), -1
-        where the buyer is unknown.
+        where no key can be formed.
 
     Examples
     --------
     >>> import numpy as np
-    >>> lot_keys(np.array([0, 0, 0, 1, -1]), np.array([5, 5, -1, -1, 5]),
-    ...          np.array([1, 2, 1, 1, 1]), np.array([0, 0, 0, 0, 0])).tolist()
-    [1, 1, 0, 2, -1]
+    >>> lot_keys(np.array([0, 0, 0, 1, -1, 0]), np.array([1, 1, -1, 1, 1, 2]), np.array([0, 0, 0, 0, 0, 0]),
+    ...          project=np.array([5, 6, 7, -1, 5, -1])).tolist()
+    [0, 0, 2, 3, -1, 1]
     """
     b = np.asarray(buyer, dtype=np.int64)
-    p = np.asarray(project, dtype=np.int64)
     c = np.asarray(category, dtype=np.int64)
     r = np.asarray(region, dtype=np.int64)
-    has_p = p >= 0
-    # A project key and a (category, region) key never collide: the flag column separates them.
-    cols = np.stack([b, has_p.astype(np.int64), np.where(has_p, p, c), np.where(has_p, -1, r)], axis=1)
-    _, key = np.unique(cols, axis=0, return_inverse=True)
-    key = key.reshape(-1).astype(np.int64)
-    # re-number so that missing buyers do not consume a code
-    ok = b >= 0
+    p = np.full(b.size, -1, dtype=np.int64) if project is None else np.asarray(project, dtype=np.int64)
+    e = np.zeros(b.size, dtype=np.int64) if extra is None else np.asarray(extra, dtype=np.int64)
+    cell = (c >= 0) & (r >= 0)
+    ok = (b >= 0) & (cell | (p >= 0))
     out = np.full(b.size, -1, dtype=np.int64)
-    if ok.any():
-        _, dense = np.unique(key[ok], return_inverse=True)
-        out[ok] = dense.reshape(-1)
+    if not ok.any():
+        return out
+    # The flag column keeps a (category, region) key from colliding with a project key.
+    cols = np.stack([b, e, (~cell).astype(np.int64), np.where(cell, c, p), np.where(cell, r, -1)], axis=1)[ok]
+    _, key = np.unique(cols, axis=0, return_inverse=True)
+    out[ok] = key.reshape(-1)
     return out
 
 

@@ -1,0 +1,365 @@
+"""Analysis 7: lot splitting (拆分标段) — one purchase cut into tenders below the open-tender threshold."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._param_validation import Interval
+from ..features._contracts import to_days
+from ..features._lots import group_summary, lot_keys, tender_thresholds, threshold_bunching, window_groups
+from ..features._surprisal import flag_surprisal
+from ..results import evidence
+from ._base import BaseDetector
+
+__all__ = ["LotSplittingDetector"]
+
+
+
+def _binom_surprisal(k: np.ndarray, n: np.ndarray, p: np.ndarray | float) -> np.ndarray:
+    """``-log P(X >= k)`` for ``X ~ Binomial(n, p)``; 0 where ``k <= 0``."""
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    p = np.clip(np.broadcast_to(np.asarray(p, dtype=np.float64), k.shape), 1e-12, 1 - 1e-12)
+    out = -stats.binom.logsf(k - 1, n, p)
+    return np.where(k > 0, np.maximum(out, 0.0), 0.0)
+
+
+class LotSplittingDetector(BaseDetector):
+    """Groups of tenders that look like one purchase split to stay below the open-tender threshold.
+
+    Candidate groups: tenders of one buyer for the same work (category and
+    region; the project when those are unknown — a split purchase is usually
+    registered as several projects), each below its open-tender threshold
+    (``settings.threshold_for(category)``), published within ``window_days``
+    of each other (one sort and a gap split, windows anchored at the first
+    tender so chains cannot drift). Open and non-open tenders, and tenders
+    just below the threshold (``[near_low, 1)`` × threshold) and far below it,
+    are grouped apart: a split is pieces that escaped open competition, and
+    pooling them with the buyer's ordinary small purchases would dilute them.
+
+    A group is a split when its summed estimate reaches the threshold and it
+    was procured without open competition. Its score adds the surprisal
+    (nats) of:
+
+    * ``split`` — the sum crossing the threshold, by its prevalence among
+      candidate groups;
+    * ``non_open`` — the buyer procuring without open competition, against its
+      own non-open rate outside the group (shrunk towards the market's);
+    * ``near_threshold`` — members just below the threshold (binomial tail
+      against the market's share of such estimates below the threshold);
+    * ``buyer_bunching`` — the buyer's estimates bunch just below the threshold
+      (binomial density test of all its tenders against the market,
+      :func:`~collusion.features._lots.threshold_bunching`), in proportion to
+      the members inside the bunch;
+    * ``same_winner`` — the most frequent winner wins more members than its
+      share of the buyer's other awards predicts (binomial tail).
+
+    Other groups score 0: whatever else they show, they did not avoid an open
+    tender (honest multi-lot projects tendered openly are never flagged). The
+    buyer's own baselines make the score measure an *episode*: a buyer that
+    always procures this way or always awards one firm is analysis 1's concern.
+
+    Parameters
+    ----------
+    window_days : int or None
+        Time window; ``None`` uses ``settings.lot_window_days``.
+    near_low : float
+        Lower edge of the "just below the threshold" band (share of it).
+    alpha : float
+        Default flagging level: flag scores above ``log(n_groups / alpha)``.
+        Ignored when ``contamination`` is set.
+    contamination, fence_k, max_evidence
+        See :class:`~collusion.detectors.BaseDetector`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from collusion import Market
+    >>> from collusion.detectors import LotSplittingDetector
+    >>> tenders = pd.DataFrame({
+    ...     "tender_id": ["T1", "T2", "T3", "T4"], "buyer_id": "B", "category": "roads", "region": "R",
+    ...     "procedure": ["direct", "direct", "direct", "open"], "estimate": [3.6e6, 3.8e6, 3.5e6, 9e6],
+    ...     "published_at": pd.to_datetime(["2024-01-01", "2024-01-10", "2024-01-20", "2024-01-05"])})
+    >>> bids = pd.DataFrame({"tender_id": ["T1", "T2", "T3", "T4"], "bidder_id": ["A", "A", "A", "C"],
+    ...                      "price": [3.5e6, 3.7e6, 3.4e6, 8e6], "is_winner": True})
+    >>> det = LotSplittingDetector().fit(Market.from_frames(tenders=tenders, bids=bids))
+    >>> det.results_[["unit", "tender_ids"]].values.tolist()
+    [['group', ['T1', 'T2', 'T3']]]
+    """
+
+    name: ClassVar[str] = "lot_splitting"
+    analysis: ClassVar[int] = 7
+    unit: ClassVar[str] = "group"
+    entity_type: ClassVar[str] = "group"
+    other_type: ClassVar[str | None] = None
+    required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids")
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "window_days": [Interval(0, None, closed="neither"), None],
+        "near_low": [Interval(0, 1, closed="neither")],
+        "alpha": [Interval(0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        window_days: float | None = None,
+        near_low: float = 0.8,
+        alpha: float = 0.01,
+        contamination: float | None = None,
+        fence_k: float = 1.5,
+        max_evidence: int = 100,
+    ) -> None:
+        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        self.window_days = window_days
+        self.near_low = near_low
+        self.alpha = alpha
+
+    # ------------------------------------------------------------ features
+    def _tender_frame(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        t = m.tenders
+        n = len(t)
+        thr = tender_thresholds(t["category"], m.settings)
+        est = t["estimate"].to_numpy(dtype=np.float64)
+        open_procs = {p.lower() for p in m.settings.open_procedures}
+        proc = t["procedure"]
+        proc_cats = np.array([str(c).lower() in open_procs for c in proc.cat.categories] + [False])
+        pcodes = np.asarray(proc.cat.codes, dtype=np.int64)
+        known_proc = pcodes >= 0
+        is_open = proc_cats[np.where(known_proc, pcodes, -1)]
+        # Winner of each tender (first winning bid; -1 when none).
+        tc, bc = m.codes("bids", "tender_id"), m.codes("bids", "bidder_id")
+        win = m.bids["is_winner"].to_numpy(dtype=bool)
+        winner = np.full(n, -1, dtype=np.int64)
+        winner[tc[win][::-1]] = bc[win][::-1]
+        cat = np.asarray(t["category"].cat.codes, dtype=np.int64)
+        reg = np.asarray(t["region"].cat.codes, dtype=np.int64)
+        n_reg = len(t["region"].cat.categories) + 1
+        return pd.DataFrame({
+            "tender": np.arange(n),
+            "buyer": np.asarray(t["buyer_id"].cat.codes, dtype=np.int64),
+            "project": np.asarray(t["project_id"].cat.codes, dtype=np.int64),
+            "category": cat,
+            "region": reg,
+            "cell": np.where((cat >= 0) & (reg >= 0), cat * n_reg + reg, -1),
+            "estimate": est,
+            "threshold": thr,
+            "ratio": est / thr,
+            "non_open": known_proc & ~is_open,
+            "days": to_days(t["published_at"].to_numpy()),
+            "winner": winner,
+        })
+
+    def _score(self, graph: Any) -> pd.DataFrame:
+        m = graph.market
+        tf = self._tender_frame(graph)
+        window = float(self.window_days if self.window_days is not None else m.settings.lot_window_days)
+        below = np.isfinite(tf["ratio"].to_numpy()) & (tf["ratio"].to_numpy() < 1.0)
+        # Open and non-open tenders, and tenders just below the threshold and far below it, are
+        # grouped apart: a split is pieces that escaped open competition, and pooling them with
+        # the buyer's ordinary small purchases would dilute the group.
+        near = below & (tf["ratio"].to_numpy() >= self.near_low)
+        extra = tf["non_open"].to_numpy().astype(np.int64) * 2 + near
+        keys = lot_keys(np.where(below, tf["buyer"], -1), tf["category"].to_numpy(), tf["region"].to_numpy(),
+                        project=tf["project"].to_numpy(), extra=extra)
+        groups = window_groups(keys, tf["days"].to_numpy(), window)
+        size = np.bincount(groups[groups >= 0]) if (groups >= 0).any() else np.zeros(0, np.int64)
+        multi = np.flatnonzero(size >= 2)
+        # Relabel so only groups of two or more tenders remain, numbered 0..G-1.
+        relabel = np.full(size.size, -1, dtype=np.int64)
+        relabel[multi] = np.arange(multi.size)
+        g = np.where(groups >= 0, relabel[np.maximum(groups, 0)], -1)
+        tf["group"] = g
+        summ = group_summary(g, tf["estimate"].to_numpy(), tf["threshold"].to_numpy(), tf["non_open"].to_numpy(),
+                             tf["winner"].to_numpy(), tf["days"].to_numpy(), near_low=self.near_low)
+        if len(summ) == 0:
+            return self._empty_units()
+
+        member_rows = np.flatnonzero(g >= 0)
+        first_row = np.full(len(summ), -1, dtype=np.int64)
+        first_row[g[member_rows][::-1]] = member_rows[::-1]
+        summ["buyer"] = tf["buyer"].to_numpy()[first_row]
+        summ["cell"] = tf["cell"].to_numpy()[first_row]
+
+        # Market baselines among tenders that could be split pieces (below the threshold).
+        ref = below & (tf["buyer"].to_numpy() >= 0)
+        p_non_open = float(tf["non_open"].to_numpy()[ref].mean()) if ref.any() else 0.0
+        ratio = tf["ratio"].to_numpy()
+        p_near = float(((ratio >= self.near_low) & ref).sum() / max(ref.sum(), 1))
+        bunch = threshold_bunching(tf["buyer"].to_numpy(), ratio, low=self.near_low, high=1.0)
+        share = _cell_win_share(tf, summ["top_winner"].to_numpy(), summ["cell"].to_numpy())
+
+        split = summ["split"].to_numpy()
+        n, n_aw, top = summ["n"].to_numpy(), summ["n_awarded"].to_numpy(), summ["top_wins"].to_numpy()
+        sig = pd.DataFrame(index=summ.index)
+        sig["s_split"] = flag_surprisal(split)
+        # Baselines of the group's own buyer outside the group (shrunk to the market): a buyer
+        # that always procures this way, or always awards one firm, is analysis 1's business;
+        # a split is an episode that stands out against the buyer's other purchases.
+        p_no_g = _buyer_rate_excluding(tf["buyer"].to_numpy()[ref], tf["non_open"].to_numpy()[ref],
+                                       summ["buyer"].to_numpy(), n, summ["n_non_open"].to_numpy(), p_non_open)
+        share = _buyer_win_share_excluding(tf, summ, share)
+        # Groups are keyed by procedure class, so "all members non-open" holds by construction;
+        # the evidence is that this buyer procured the group without open competition at all.
+        sig["s_non_open"] = np.where(summ["n_non_open"].to_numpy() > 0, -np.log(p_no_g), 0.0)
+        sig["s_near_threshold"] = _binom_surprisal(summ["n_near"].to_numpy(), n, p_near)
+        bp = bunch["p_value"].to_numpy()
+        # The buyer's bunching supports the group in proportion to the members inside the bunch.
+        sig["s_buyer_bunching"] = (-np.log(np.maximum(bp[np.maximum(summ["buyer"].to_numpy(), 0)], 1e-300))
+                                   * summ["n_near"].to_numpy() / n)
+        sig["s_same_winner"] = np.where(top >= 2, _binom_surprisal(top - 1, n_aw - 1, share), 0.0)
+        evaded = split & (summ["n_non_open"].to_numpy() > 0)
+        score = np.where(evaded, sig.sum(axis=1).to_numpy(), 0.0)
+
+        # Members, ids and tender lists (one sort, then split at group boundaries).
+        order = member_rows[np.lexsort((tf["days"].to_numpy()[member_rows], g[member_rows]))]
+        bounds = np.searchsorted(g[order], np.arange(len(summ) + 1))
+        tid = m.entities["tender"].to_numpy(dtype=object)
+        cid = m.entities["company"].to_numpy(dtype=object)
+        bid = m.entities["buyer"].to_numpy(dtype=object)
+        tender_lists, members, gids, winners = [], [], [], []
+        for a, b, buyer in zip(bounds[:-1], bounds[1:], summ["buyer"].to_numpy()):
+            rows = order[a:b]
+            tl = sorted(tid[rows].tolist())
+            ws = sorted({cid[w] for w in tf["winner"].to_numpy()[rows] if w >= 0})
+            tender_lists.append(tl)
+            winners.append(ws)
+            gids.append("LS-" + hashlib.sha1("|".join(tl).encode()).hexdigest()[:12])
+            members.append([f"buyer:{bid[buyer]}"] + [f"tender:{x}" for x in tl] + [f"company:{w}" for w in ws])
+        out = pd.concat([summ, sig], axis=1)
+        out["p_non_open"], out["p_near"] = p_non_open, p_near
+        out["buyer_near"] = bunch["n_near"].to_numpy()[np.maximum(summ["buyer"].to_numpy(), 0)]
+        out["buyer_n"] = bunch["n"].to_numpy()[np.maximum(summ["buyer"].to_numpy(), 0)]
+        out["buyer_p_market"] = float(bunch["p_market"].iloc[0]) if len(bunch) else 0.0
+        out["top_share"] = share
+        out["rows"] = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        out["score"] = score
+        return out.assign(unit="group", entity_type="group", entity_id=gids, other_type=None, other_id=None,
+                          members=members, tender_ids=tender_lists, winner_ids=winners)
+
+    @staticmethod
+    def _empty_units() -> pd.DataFrame:
+        return pd.DataFrame({
+            "unit": pd.Series(dtype=object), "entity_type": pd.Series(dtype=object),
+            "entity_id": pd.Series(dtype=object), "other_type": pd.Series(dtype=object),
+            "other_id": pd.Series(dtype=object), "members": pd.Series(dtype=object),
+            "tender_ids": pd.Series(dtype=object), "score": pd.Series(dtype=np.float64),
+        })
+
+    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
+        """``log(n_groups / alpha)``: about ``alpha`` false flags per ordinary market."""
+        n = int(np.isfinite(scores).sum())
+        return float(np.log(max(n, 1) / self.alpha))
+
+    # ------------------------------------------------------------ evidence
+    def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        m = graph.market
+        t = m.tenders
+        tid = m.entities["tender"].to_numpy(dtype=object)
+        cid = m.entities["company"].to_numpy(dtype=object)
+        thr = tender_thresholds(t["category"], m.settings)
+        est = t["estimate"].to_numpy(dtype=np.float64)
+        proc = t["procedure"].astype(object).to_numpy()
+        pub = t["published_at"]
+        tc, bc = m.codes("bids", "tender_id"), m.codes("bids", "bidder_id")
+        win = m.bids["is_winner"].to_numpy(dtype=bool)
+        winner = np.full(len(t), -1, dtype=np.int64)
+        winner[tc[win][::-1]] = bc[win][::-1]
+        out = []
+        for row in units.itertuples(index=False):
+            buyer = row.members[0]
+            recs = [evidence("sum_of_estimates", row.sum_ratio * float(np.min(thr[row.rows])),
+                             float(np.min(thr[row.rows])),
+                             detail=f"{row.n} tenders of {buyer} within {row.span_days:.0f} days sum to "
+                                    f"{row.sum_ratio:.2f}× the open-tender threshold, each below it",
+                             path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"])]
+            if row.n_non_open:
+                recs.append(evidence("non_open_procedures", float(row.n_non_open), row.n * row.p_non_open,
+                                     detail=f"{row.n_non_open} of {row.n} awarded without open procedure "
+                                            f"(market share below the threshold {row.p_non_open:.0%})",
+                                     path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"]))
+            if row.n_near:
+                recs.append(evidence("near_threshold", float(row.n_near), row.n * row.p_near,
+                                     detail=f"{row.n_near} of {row.n} estimates within "
+                                            f"[{self.near_low:.0%}, 100%) of the threshold",
+                                     path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"]))
+            if row.s_buyer_bunching > 0:
+                recs.append(evidence("buyer_bunching", float(row.buyer_near), row.buyer_n * row.buyer_p_market,
+                                     detail=f"{buyer} has {row.buyer_near} of {row.buyer_n} estimates just below the "
+                                            f"threshold (market share {row.buyer_p_market:.1%})",
+                                     path=[buyer]))
+            if row.top_wins >= 2:
+                w = f"company:{cid[row.top_winner]}"
+                recs.append(evidence("same_winner", float(row.top_wins), max(row.n_awarded, 0) * row.top_share,
+                                     detail=f"{w} won {row.top_wins} of the {row.n_awarded} awarded tenders "
+                                            f"(its share of the cell's awards: {row.top_share:.1%})",
+                                     path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}", "wins", w]))
+            for r in row.rows:
+                when = "" if pd.isna(pub.iloc[r]) else f", published {pd.Timestamp(pub.iloc[r]).date()}"
+                path = [buyer, "organizes", f"tender:{tid[r]}"]
+                if winner[r] >= 0:
+                    path += ["wins", f"company:{cid[winner[r]]}"]
+                recs.append(evidence("member_estimate", est[r], thr[r],
+                                     detail=f"tender:{tid[r]} ({proc[r]}{when}) estimate {est[r]:,.0f} "
+                                            f"= {est[r] / thr[r]:.0%} of the threshold",
+                                     path=path))
+            out.append(recs)
+        return out
+
+
+def _cell_win_share(tf: pd.DataFrame, company: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Share of the awarded tenders of ``cell`` won by ``company`` (0 where unknown)."""
+    w = tf["winner"].to_numpy()
+    c = tf["cell"].to_numpy()
+    ok = (w >= 0) & (c >= 0)
+    n_co = int(max(w.max(initial=-1), np.max(company, initial=-1))) + 2
+    keys, counts = np.unique(c[ok] * n_co + w[ok], return_counts=True)
+    awarded = np.bincount(c[ok], minlength=int(c.max(initial=-1)) + 1)
+    q = np.where((company >= 0) & (cell >= 0), cell * n_co + company, -1)
+    pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
+    hits = (keys.size > 0) & (keys[pos] == q) if keys.size else np.zeros(q.size, bool)
+    wins = np.where(hits, counts[pos] if keys.size else 0, 0)
+    tot = np.where(cell >= 0, awarded[np.maximum(cell, 0)] if awarded.size else 0, 0)
+    return np.where(tot > 0, wins / np.maximum(tot, 1), 0.0)
+
+
+#: Weight of the market baseline, in tenders, when estimating a buyer's own rates.
+_PRIOR = 10.0
+
+
+def _buyer_rate_excluding(
+    buyer: np.ndarray, flag: np.ndarray, group_buyer: np.ndarray, group_n: np.ndarray, group_k: np.ndarray,
+    p_market: float,
+) -> np.ndarray:
+    """Each group's buyer's rate of ``flag`` outside the group, shrunk towards the market rate."""
+    n_b = np.bincount(buyer, minlength=int(group_buyer.max(initial=0)) + 1)
+    k_b = np.bincount(buyer[flag], minlength=n_b.size)
+    gb = np.maximum(group_buyer, 0)
+    n_out = np.maximum(n_b[gb] - group_n, 0)
+    k_out = np.clip(k_b[gb] - group_k, 0, None)
+    return (k_out + _PRIOR * p_market) / (n_out + _PRIOR)
+
+
+def _buyer_win_share_excluding(tf: pd.DataFrame, summ: pd.DataFrame, cell_share: np.ndarray) -> np.ndarray:
+    """Share of the buyer's other awards won by the group's top winner, shrunk towards its cell share."""
+    b = tf["buyer"].to_numpy()
+    w = tf["winner"].to_numpy()
+    ok = (b >= 0) & (w >= 0)
+    n_co = int(max(w.max(initial=-1), summ["top_winner"].max())) + 2
+    keys, counts = np.unique(b[ok] * n_co + w[ok], return_counts=True)
+    awarded = np.bincount(b[ok], minlength=int(summ["buyer"].max()) + 1)
+    gb = np.maximum(summ["buyer"].to_numpy(), 0)
+    top = summ["top_winner"].to_numpy()
+    q = gb * n_co + np.maximum(top, 0)
+    pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
+    wins = np.where((keys.size > 0) & (keys[pos] == q), counts[pos], 0) if keys.size else np.zeros(q.size)
+    w_out = np.maximum(wins - summ["top_wins"].to_numpy(), 0)
+    n_out = np.maximum(awarded[gb] - summ["n_awarded"].to_numpy(), 0)
+    return np.where(top >= 0, (w_out + _PRIOR * cell_share) / (n_out + _PRIOR), cell_share)
