@@ -56,9 +56,9 @@ class WinnerBuilderDetector(BaseDetector):
     ----------
     alpha : float
         Default flagging level: a unit is flagged when its score exceeds
-        ``-log(alpha)``, i.e. its combined evidence is rarer than a
-        1-in-``1/alpha`` event in this market. Ignored when ``contamination``
-        is set.
+        ``log(n_units / alpha)`` — with calibrated, independent signals an
+        ordinary market would see about ``alpha`` false flags per unit kind.
+        Ignored when ``contamination`` is set.
     contamination, fence_k, max_evidence
         See :class:`~collusion.detectors.BaseDetector`.
 
@@ -97,7 +97,7 @@ class WinnerBuilderDetector(BaseDetector):
     def __init__(
         self,
         *,
-        alpha: float = 1e-3,
+        alpha: float = 0.01,
         contamination: float | None = None,
         fence_k: float = 1.5,
         max_evidence: int = 100,
@@ -228,8 +228,9 @@ class WinnerBuilderDetector(BaseDetector):
         return out
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
-        """Flag evidence rarer than a 1-in-``1/alpha`` event (see the class docstring)."""
-        return float(-np.log(self.alpha))
+        """``log(n / alpha)``: about ``alpha`` false flags per ordinary market (see the class docstring)."""
+        n = int(np.isfinite(scores).sum())
+        return float(np.log(max(n, 1) / self.alpha))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
