@@ -292,3 +292,13 @@ def test_core_check_separates_trade_names_from_typos():
     assert set(zip(checked["left"], checked["right"])) == {(2, 3), (6, 7)}
     addresses = ["北京市海淀区中关村大街1号", "北京市海淀区中关村大街2号", "北京市海淀区中关村大街1号院"]
     assert set(zip(*match_addresses(addresses, threshold=80)[["left", "right"]].T.values)) == {(0, 2)}
+
+
+def test_star_pairs_link_each_cluster_linearly():
+    names = pd.Series(["华建工程有限公司"] * 4 + ["华建工程建设有限公司", "恒泰路桥"], index=list("abcdef"))
+    full = match_names(names, threshold=80)
+    star = match_names(names, threshold=80, pairs="star")
+    assert len(full) == 6 + 4 and len(star) == 3 + 1
+    assert set(zip(star["left"], star["right"])) == {("a", "b"), ("a", "c"), ("a", "d"), ("a", "e")}
+    with pytest.raises(ValueError, match="pairs must be"):
+        match_names(names, pairs="some")

@@ -372,13 +372,13 @@ class _Builder:
                 continue
             names = frame["name"].astype(object)
             names = names[names.notna()]
-            pairs = res.match_names(names, threshold=name_threshold, blocking=blocking)
+            pairs = res.match_names(names, threshold=name_threshold, blocking=blocking, pairs="star")
             if len(pairs):
                 method = np.where(pairs["method"].to_numpy() == "exact", 0, 1)
                 self._add_same_as(t, pairs, method)
         addr = nodes["address"]["id"]
         if len(addr) > 1:
-            pairs = res.match_addresses(addr, threshold=address_threshold, blocking=blocking)
+            pairs = res.match_addresses(addr, threshold=address_threshold, blocking=blocking, pairs="star")
             pairs = pairs[pairs["method"] == "fuzzy"]
             if len(pairs):
                 self._add_same_as("address", pairs, np.full(len(pairs), 2))
@@ -423,7 +423,9 @@ def build_graph(
         similar after :func:`normalize_name` (methods ``name_exact``,
         ``name_fuzzy``) and address trace nodes that are similar after
         :func:`normalize_address` (``address_fuzzy``); ``weight`` is the
-        similarity in [0, 1].
+        similarity in [0, 1]. Parties with equal name keys are linked as a
+        star (each to the first of them), so connected components give the
+        resolved entities without a quadratic number of links.
     name_threshold, address_threshold : float, default 90
         Minimum rapidfuzz similarity (0-100) for a fuzzy link.
     blocking : str, callable, None or list, default "ngram"

@@ -133,7 +133,7 @@ def metapath(G: ProcurementGraph, *path: str, binary: bool = True) -> sp.csr_mat
         m = _hop_matrix(G, a, rel, b, binary)
         result = m if result is None else (result @ m).tocsr()
     assert result is not None
-    result = result.astype(np.int64)
+    result = result.astype(np.int64, copy=False)
     result.sum_duplicates()
     result.sort_indices()
     return result

@@ -895,9 +895,12 @@ def _match(
     core_check: bool,
     vocab: Sequence[str],
     common_share: float,
+    pairs: str,
 ) -> pd.DataFrame:
     from rapidfuzz import process
 
+    if pairs not in ("all", "star"):
+        raise ValueError(f"pairs must be 'all' or 'star', got {pairs!r}")
     if not 0 <= threshold <= 100:
         raise ValueError(f"threshold must be between 0 and 100, got {threshold!r}")
     if isinstance(values, pd.Series):
@@ -920,8 +923,15 @@ def _match(
     starts = np.cumsum(sizes) - sizes
     key_strings = np.asarray(keys, dtype=object)
 
-    ex_a, ex_b = _pairs_within(starts, sizes)
-    ex_a, ex_b = order[ex_a], order[ex_b]
+    if pairs == "star":
+        # Each member of a group of equal keys links to the group's first row:
+        # the same clusters as all pairs, without k(k-1)/2 edges for big groups.
+        grp = np.repeat(np.arange(len(sizes)), sizes)
+        within = np.arange(sizes.sum()) - np.repeat(starts, sizes)
+        ex_a, ex_b = order[starts[grp[within > 0]]], order[within > 0]
+    else:
+        ex_a, ex_b = _pairs_within(starts, sizes)
+        ex_a, ex_b = order[ex_a], order[ex_b]
     ex_sim = np.full(ex_a.size, 100.0)
 
     cand_u, cand_v = _candidate_pairs(key_strings, blocking, n_keys=n_keys, max_block=max_block, prefix_len=prefix_len)
@@ -939,9 +949,12 @@ def _match(
             cand_u, cand_v, sims = cand_u[ok], cand_v[ok], sims[ok]
     else:
         sims = np.empty(0)
-    fa, fb = _cross_pairs(starts[cand_u], sizes[cand_u], starts[cand_v], sizes[cand_v])
-    f_sim = np.repeat(sims, sizes[cand_u] * sizes[cand_v])
-    fa, fb = order[fa], order[fb]
+    if pairs == "star":
+        fa, fb, f_sim = order[starts[cand_u]], order[starts[cand_v]], sims
+    else:
+        fa, fb = _cross_pairs(starts[cand_u], sizes[cand_u], starts[cand_v], sizes[cand_v])
+        f_sim = np.repeat(sims, sizes[cand_u] * sizes[cand_v])
+        fa, fb = order[fa], order[fb]
 
     a = np.concatenate([ex_a, fa])
     b = np.concatenate([ex_b, fb])
@@ -999,6 +1012,11 @@ _MATCH_DOC_PARAMS = """
     common_share : float, default 0.005
         Share of CJK keys above which a bigram counts as generic (cities,
         street names in large lists).
+    pairs : {"all", "star"}, default "all"
+        ``"all"``: every pair of matching rows. ``"star"``: rows with equal
+        keys link to the first such row only, and a fuzzy match links the
+        first rows of the two keys: the same clusters with a linear number of
+        pairs when many rows share a key.
 
     Returns
     -------
@@ -1023,6 +1041,7 @@ def match_names(
     core_check: bool = True,
     generic_words: Sequence[str] = GENERIC_NAME_WORDS,
     common_share: float = 0.005,
+    pairs: str = "all",
 ) -> pd.DataFrame:
     """Pairs of names that probably denote the same organisation or person.
 
@@ -1049,6 +1068,7 @@ def match_names(
         core_check=core_check,
         vocab=generic_words,
         common_share=common_share,
+        pairs=pairs,
     )
 
 
@@ -1065,6 +1085,7 @@ def match_addresses(
     core_check: bool = True,
     generic_words: Sequence[str] = GENERIC_ADDRESS_WORDS,
     common_share: float = 0.005,
+    pairs: str = "all",
 ) -> pd.DataFrame:
     """Pairs of postal addresses that probably denote the same place.
 
@@ -1088,6 +1109,7 @@ def match_addresses(
         core_check=core_check,
         vocab=generic_words,
         common_share=common_share,
+        pairs=pairs,
     )
 
 
