@@ -21,6 +21,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .features._thresholds import percentile_rank
 from .results import RESULT_COLUMNS, evidence, finding_ids
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
@@ -44,9 +45,13 @@ _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | None) -> pd.DataFrame:
     """Long table (row of results, entity_type, entity_id) of the entities each finding touches."""
-    m = results[["members"]].explode("members").dropna()
-    parts = m["members"].astype(str).str.split(":", n=1, expand=True)
-    touch = pd.DataFrame({"row": m.index.to_numpy(), "entity_type": parts[0].to_numpy(), "entity_id": parts[1].to_numpy()})
+    m = results["members"].explode().dropna()
+    # split the unique "type:id" strings only: members repeat across findings
+    codes, uniq = pd.factorize(m.to_numpy(dtype=object))
+    split = [str(u).split(":", 1) for u in uniq]
+    types = np.array([p[0] for p in split], dtype=object)
+    ids = np.array([p[1] if len(p) > 1 else "" for p in split], dtype=object)
+    touch = pd.DataFrame({"row": m.index.to_numpy(), "entity_type": types[codes], "entity_id": ids[codes]})
     if tender_project:
         t = results[["tender_ids"]].explode("tender_ids").dropna()
         proj = t["tender_ids"].map(tender_project)
@@ -67,6 +72,7 @@ def risk_index(
     sharpness: float = 4.0,
     tender_project: Mapping[str, str] | None = None,
     max_contributions: int = 5,
+    max_explained: int = 1000,
 ) -> pd.DataFrame:
     """Combine detector findings into one 0–100 risk index per entity.
 
@@ -83,6 +89,9 @@ def risk_index(
         tender id → project id, so tender-level findings count for the project.
     max_contributions : int
         How many contributing findings are listed as evidence.
+    max_explained : int
+        Entities below the "medium" level get their contributions listed only
+        within the top ``max_explained``.
 
     Returns
     -------
@@ -127,18 +136,24 @@ def risk_index(
         log_keep=("log_keep", "sum"), n_detectors=("detector", "nunique")
     )
     score = 100.0 * (1.0 - np.exp(agg["log_keep"].to_numpy()))
-    top = best.groupby(["entity_type", "entity_id"], sort=False).head(max_contributions)
-    contrib = top.groupby(["entity_type", "entity_id"], sort=False).apply(
-        lambda g: [
-            evidence(f"finding:{d}", c, None, detail=f"strongest {d} finding", path=[fid])
-            for d, c, fid in zip(g["detector"], g["contribution"], g["finding_id"])
-        ],
-        include_groups=False,
-    )
     out = agg.reset_index()
     out["score"] = score
-    out["evidence"] = contrib.reindex(pd.MultiIndex.from_frame(out[["entity_type", "entity_id"]])).to_numpy()
     out = out.sort_values(["score", "entity_type", "entity_id"], ascending=[False, True, True], kind="stable")
+    # Contributions are listed for entities worth reading (medium level and up, or the
+    # top ``max_explained``): building records for a million quiet firms costs seconds.
+    explain = (out["score"].to_numpy() >= LEVELS[0][1]) | (np.arange(len(out)) < max_explained)
+    wanted = out.loc[explain, ["entity_type", "entity_id"]]
+    top = best.merge(wanted, on=["entity_type", "entity_id"]).sort_values(
+        ["entity_type", "entity_id", "contribution"], ascending=[True, True, False], kind="stable"
+    )
+    top = top.groupby(["entity_type", "entity_id"], sort=False).head(max_contributions)
+    records: dict[tuple[str, str], list[dict]] = {}
+    for et, ei, d, c, fid in zip(top["entity_type"], top["entity_id"], top["detector"], top["contribution"],
+                                 top["finding_id"]):
+        records.setdefault((et, ei), []).append(
+            evidence(f"finding:{d}", c, None, detail=f"strongest {d} finding", path=[fid])
+        )
+    out["evidence"] = [records.get(k, []) for k in zip(out["entity_type"], out["entity_id"])]
     keys = (out["entity_type"] + ":" + out["entity_id"]).tolist()
     bounds = np.array([b for _, b in LEVELS])
     names = np.array([n for n, _ in LEVELS], dtype=object)
@@ -161,8 +176,6 @@ def risk_index(
             "evidence": out["evidence"].to_numpy(),
         }
     )
-    from .features._thresholds import percentile_rank
-
     result["score_pct"] = percentile_rank(result["score"].to_numpy())
     result["level"] = names[np.searchsorted(bounds, result["score"].to_numpy(), side="right")]
     result["contributions"] = [

@@ -10,6 +10,7 @@ fixture and the demo of ``collusion``.
 from __future__ import annotations
 
 from ._config import SCHEME_RATES, MarketConfig
+from ._evaluate import evaluate, truth_labels
 from ._generator import generate_frames, make_market
 from ._truth import TRUTH_COLUMNS, Truth
 
@@ -18,6 +19,8 @@ __all__ = [
     "SCHEME_RATES",
     "TRUTH_COLUMNS",
     "Truth",
+    "evaluate",
     "generate_frames",
     "make_market",
+    "truth_labels",
 ]

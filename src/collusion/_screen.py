@@ -1,0 +1,240 @@
+"""``screen``: run all seven analyses and the risk index in one call."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._risk import risk_index
+from .detectors._base import BaseDetector, as_graph
+from .exceptions import MissingTableError
+from .results import RESULT_COLUMNS, empty_results, evidence_frame
+
+__all__ = ["Screening", "default_detectors", "screen"]
+
+
+def default_detectors(**params: Any) -> list[BaseDetector]:
+    """Fresh instances of the seven analyses, in SPEC order.
+
+    ``params`` (e.g. ``contamination=0.05``) are passed to every detector.
+
+    Examples
+    --------
+    >>> [d.analysis for d in default_detectors()]
+    [1, 2, 3, 4, 5, 6, 7]
+    """
+    from . import detectors as d
+
+    classes = [
+        d.BuyerWinnerDetector,
+        d.BidRiggingDetector,
+        d.WinnerBuilderDetector,
+        d.FundsDetector,
+        d.AgentBidderDetector,
+        d.ExpertWinnerDetector,
+        d.LotSplittingDetector,
+    ]
+    return [cls(**params) for cls in classes]
+
+
+@dataclass
+class Screening:
+    """The outcome of :func:`screen`.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame
+        Every finding of every analysis in the one result schema, ordered by
+        flagged first, then percentile within its detector.
+    risk : pandas.DataFrame
+        The risk index per company, buyer, agent, expert and project.
+    detectors : dict
+        Detector name → fitted detector (for ``explain`` and ``units_``).
+    skipped : pandas.DataFrame
+        Analyses that could not run and why (missing tables).
+    timings : dict
+        Seconds per stage.
+    """
+
+    results: pd.DataFrame
+    risk: pd.DataFrame
+    detectors: dict[str, BaseDetector]
+    skipped: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    graph: Any = None
+
+    def top(self, n: int = 5, *, per_detector: bool = True, flagged_only: bool = False) -> pd.DataFrame:
+        """The ``n`` most suspicious findings (of each detector when ``per_detector``)."""
+        res = self.results[self.results["flagged"]] if flagged_only else self.results
+        if per_detector:
+            return res.sort_values(["analysis", "rank"], kind="stable").groupby("detector", sort=False).head(n)
+        return res.head(n)
+
+    def evidence(self, finding_id: str) -> pd.DataFrame:
+        """Evidence of one finding (computed on demand when it was not kept during fit)."""
+        row = self.results.loc[self.results["finding_id"] == finding_id]
+        if len(row) == 0:
+            row = self.risk.loc[self.risk["finding_id"] == finding_id]
+            if len(row) == 0:
+                raise KeyError(f"no finding {finding_id!r}")
+            return evidence_frame(row)
+        detector = self.detectors[row["detector"].iloc[0]]
+        return detector.explain(finding_id)
+
+    def summary(self, by: str | Sequence[str] = ("buyer", "region", "quarter")) -> pd.DataFrame:
+        """Findings per buyer / region / quarter (of publication) for periodic reports.
+
+        Tender-level links come from each finding's ``tender_ids``; a finding
+        touching several tenders counts once per group it touches.
+        """
+        keys = [by] if isinstance(by, str) else list(by)
+        allowed = {"buyer", "region", "quarter", "category", "agent", "detector"}
+        unknown = sorted(set(keys) - allowed)
+        if unknown:
+            raise ValueError(f"summary: unknown keys {unknown}; choose from {sorted(allowed)}")
+        tenders = self.graph.market.tenders
+        info = pd.DataFrame(
+            {
+                "tender_id": tenders["tender_id"].astype(str).to_numpy(),
+                "buyer": tenders["buyer_id"].astype(object).to_numpy(),
+                "agent": tenders["agent_id"].astype(object).to_numpy(),
+                "region": tenders["region"].astype(object).to_numpy(),
+                "category": tenders["category"].astype(object).to_numpy(),
+                "quarter": tenders["published_at"].dt.to_period("Q").astype(str).to_numpy(),
+            }
+        )
+        links = self.results[["finding_id", "detector", "flagged", "score_pct", "tender_ids"]].explode("tender_ids")
+        links = links.dropna(subset=["tender_ids"]).merge(info, left_on="tender_ids", right_on="tender_id")
+        group_keys = [k for k in keys if k != "detector"] + (["detector"] if "detector" in keys else [])
+        links = links.drop_duplicates(["finding_id", *group_keys])
+        out = links.groupby(group_keys, dropna=False, sort=True).agg(
+            findings=("finding_id", "size"),
+            flagged=("flagged", "sum"),
+            mean_pct=("score_pct", "mean"),
+            tenders=("tender_ids", "nunique"),
+        )
+        return out.reset_index().sort_values("flagged", ascending=False, kind="stable").reset_index(drop=True)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write findings and the risk index (``<stem>.risk.parquet``) with nested evidence."""
+        path = Path(path)
+        _for_export(self.results).to_parquet(path, index=False)
+        _for_export(self.risk).to_parquet(path.with_suffix(".risk.parquet"), index=False)
+
+    def to_jsonl(self, path: str | Path) -> None:
+        """Write findings then risk-index rows as JSON Lines (one finding per line)."""
+        with open(path, "w", encoding="utf-8") as fh:
+            for frame in (self.results, self.risk):
+                for rec in _for_export(frame).to_dict(orient="records"):
+                    fh.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    return str(value)
+
+
+def _for_export(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain, Arrow-friendly columns: lists of str, evidence as list of structs with float values."""
+    out = frame.copy()
+    for col in ("other_type", "other_id", "entity_id", "entity_type"):
+        if col in out.columns:
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    if "contributions" in out.columns:
+        out["contributions"] = out["contributions"].map(lambda d: json.dumps(d, ensure_ascii=False))
+    return out.reset_index(drop=True)
+
+
+def screen(
+    data: Any,
+    *,
+    detectors: Sequence[BaseDetector] | None = None,
+    weights: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Screening:
+    """Run the seven analyses and the risk index over a market.
+
+    Parameters
+    ----------
+    data : Market or ProcurementGraph
+        The market (its graph is built once) or a graph built already.
+    detectors : sequence of BaseDetector, optional
+        Detectors to run (default :func:`default_detectors`).
+    weights : mapping, optional
+        Risk-index weights per detector name.
+    progress : callable, optional
+        Called with a stage name before each stage (the CLI shows a bar).
+
+    Returns
+    -------
+    Screening
+        Ranked findings, risk index, fitted detectors, skipped analyses.
+
+    Examples
+    --------
+    >>> from collusion.datasets import make_market
+    >>> market, truth = make_market(1_500, seed=1)
+    >>> s = screen(market)
+    >>> sorted(s.results["detector"].unique())  # doctest: +NORMALIZE_WHITESPACE
+    ['agent_bidder', 'bid_rigging', 'buyer_winner', 'expert_winner', 'funds', 'lot_splitting', 'winner_builder']
+    >>> list(s.results.columns) == list(co.results.RESULT_COLUMNS)
+    True
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if progress:
+        progress("graph")
+    graph = as_graph(data)
+    timings["graph"] = time.perf_counter() - t0
+    dets = list(detectors) if detectors is not None else default_detectors()
+    fitted: dict[str, BaseDetector] = {}
+    skipped: list[tuple[str, str]] = []
+    frames = []
+    for det in dets:
+        if progress:
+            progress(det.name)
+        t = time.perf_counter()
+        try:
+            det.fit(graph)
+        except MissingTableError as err:
+            skipped.append((det.name, str(err)))
+            continue
+        timings[det.name] = time.perf_counter() - t
+        fitted[det.name] = det
+        frames.append(det.results_)
+    results = pd.concat(frames, ignore_index=True) if frames else empty_results()
+    results = results.sort_values(
+        ["flagged", "score_pct", "analysis", "rank"], ascending=[False, False, True, True], kind="stable"
+    ).reset_index(drop=True)[list(RESULT_COLUMNS)]
+    if progress:
+        progress("risk index")
+    t = time.perf_counter()
+    market = graph.market
+    tender_project = None
+    if market.tenders["project_id"].notna().any():
+        tp = market.tenders[["tender_id", "project_id"]].dropna()
+        tender_project = dict(zip(tp["tender_id"].astype(str), tp["project_id"].astype(str)))
+    risk = risk_index(results, weights=weights, tender_project=tender_project)
+    timings["risk_index"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return Screening(
+        results=results,
+        risk=risk,
+        detectors=fitted,
+        skipped=pd.DataFrame(skipped, columns=["detector", "reason"]),
+        timings=timings,
+        graph=graph,
+    )

@@ -1,0 +1,1 @@
+"""Utilities for people who extend ``collusion``: the detector conformance checks."""
