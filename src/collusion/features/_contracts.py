@@ -294,11 +294,12 @@ def company_links(
 ) -> sp.csr_matrix:
     """Company × company ties from declared relations, shared people and entity resolution.
 
-    Two firms are linked when a relation joins them (subsidiary, shareholder,
-    either direction), when entity resolution says they are the same firm
-    (``same_as``), when one person is tied to both (legal representative,
-    shareholder, employee), and — with ``hops=2`` — when they share a related
-    company (two subsidiaries of one parent).
+    Two firms are tied directly when a relation joins them (subsidiary,
+    shareholder, either direction), when entity resolution says they are the
+    same firm (``same_as``), or when one person is tied to both (legal
+    representative, shareholder, employee). With ``hops=2`` firms are also
+    linked through one intermediate firm (two subsidiaries of one parent; a
+    duplicate registration of a firm that shares a director).
 
     Parameters
     ----------
@@ -309,7 +310,7 @@ def company_links(
     same_as : sparse matrix, optional
         Company ↔ company entity-resolution links.
     hops : {1, 2}
-        2 adds ties through a shared related company.
+        2 adds ties through one intermediate firm.
 
     Returns
     -------
@@ -328,9 +329,8 @@ def company_links(
     if same_as is not None:
         a = ((a + _symmetric_bool(same_as)) > 0).astype(np.int64)
     pc = sp.csr_matrix(person_company, dtype=np.int64)
-    out = a + pc.T @ pc
-    if hops >= 2:
-        out = out + a @ a
+    direct = ((a + pc.T @ pc) > 0).astype(np.int64)
+    out = direct + direct @ direct if hops >= 2 else direct
     out = sp.csr_matrix(out > 0).tolil()
     out.setdiag(False)
     out = out.tocsr()
