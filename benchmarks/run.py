@@ -158,8 +158,11 @@ class Worker:
     """Runs every stage of one market size and collects tidy records."""
 
     def __init__(self, n_tenders: int, *, seed: int, naive: str, naive_sample: int, verbose: bool,
-                 profile: tuple[str, ...] = (), profile_dir: Path | None = None) -> None:
+                 profile: tuple[str, ...] = (), profile_dir: Path | None = None,
+                 json_path: Path | None = None, detail: bool = True) -> None:
         self.n = n_tenders
+        self.json_path = json_path
+        self.detail = detail
         self.profile = profile
         self.profile_dir = profile_dir
         self.profiles: list[dict[str, Any]] = []
@@ -233,6 +236,7 @@ class Worker:
             }
         )
         self.log(f"{impl:5s} {name}: {seconds:.3f} s, peak {mem.peak:.0f} MB ({status})")
+        self.save()
         if status == "ok" and impl == "fast" and name in self.profile:
             self._profile(name, fn, before=profile_reset)
         return result
@@ -312,6 +316,8 @@ class Worker:
             profile_reset=lambda: market.__dict__.pop("_graph_cache", None))
         if screening is not None:
             self.extra["screen_timings"] = {k: float(v) for k, v in screening.timings.items()}
+            # the risk index is only ever run inside screen; detectors too above --detail-max
+            self._from_screen(screening.timings, detectors=not self.detail)
             self.extra["findings"] = screening.results.groupby(["detector", "unit"]).agg(
                 units=("score", "size"), flagged=("flagged", "sum")).reset_index().to_dict("records")
             quality = self.stage("evaluate", "screen", lambda: _evaluate(screening, truth))
@@ -332,7 +338,7 @@ class Worker:
             for key in G.edge_types:
                 e = G.edges(key)
                 fast["edges"][key] = (e["src"].to_numpy(), e["dst"].to_numpy())
-        if G is not None:
+        if G is not None and self.detail:
             self._detectors(G)
         del G
         gc.collect()
@@ -379,6 +385,23 @@ class Worker:
     def _detectors(self, G: Any) -> None:
         for det in _detectors():
             self.stage(f"detector:{det.name}", "detector", lambda det=det: det.fit(G))
+
+    def _from_screen(self, timings: dict[str, float], *, detectors: bool) -> None:
+        """Stage seconds as ``screen`` measured them (no separate peak memory)."""
+        for name, sec in timings.items():
+            if name == "risk_index":
+                stage, family = "risk_index", "screen"
+            elif name in ("graph", "total") or not detectors:
+                continue
+            else:
+                stage, family = f"detector:{name}", "detector"
+            self.stages.append({
+                "size": self.n, "n_tenders": self.n, "n_bids": self.n_bids, "stage": stage, "family": family,
+                "impl": "fast", "seconds": float(sec), "ns_per_bid": float(sec) / max(self.n_bids, 1) * 1e9,
+                "peak_rss_mb": float("nan"), "rss_start_mb": float("nan"), "peak_delta_mb": float("nan"),
+                "repeats": 1, "sample_tenders": self.n, "sample_bids": self.n_bids, "extrapolated": False,
+                "status": "ok",
+            })
 
     # ----------------------------------------------------------------- naive
     def _naive(self, market: Any, tc: np.ndarray, bc: np.ndarray, prices: np.ndarray, winner: np.ndarray,
@@ -492,6 +515,13 @@ class Worker:
             }
         )
 
+    def save(self) -> None:
+        """Write what was measured so far (a killed worker keeps its finished stages)."""
+        if self.json_path is not None:
+            tmp = self.json_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.output(), default=_json_default), encoding="utf-8")
+            tmp.replace(self.json_path)
+
     def output(self) -> dict[str, Any]:
         return {
             "size": self.n,
@@ -564,22 +594,57 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _tree_rss_gb(pid: int) -> float:
+    """Resident memory of a process and its children (GB)."""
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 2**30
+    except Exception:  # psutil missing or the process just ended
+        return 0.0
+
+
+def _supervise(cmd: list[str], *, timeout: float, max_rss_gb: float) -> str:
+    """Run a worker; stop it (by its own pid) past ``timeout`` seconds or ``max_rss_gb`` of RSS.
+
+    The memory guard keeps a too-large size from starving a shared machine; the
+    worker writes its JSON after every stage, so what it measured is kept.
+    """
+    proc = subprocess.Popen(cmd)
+    t0 = time.perf_counter()
+    peak = 0.0
+    while True:
+        try:
+            rc = proc.wait(timeout=0.5)
+            return "ok" if rc == 0 else f"worker exited with {rc}"
+        except subprocess.TimeoutExpired:
+            pass
+        peak = max(peak, _tree_rss_gb(proc.pid))
+        reason = None
+        if time.perf_counter() - t0 > timeout:
+            reason = f"timeout after {timeout:.0f} s"
+        elif peak > max_rss_gb:
+            reason = f"stopped: RSS {peak:.1f} GB above --max-rss-gb {max_rss_gb}"
+        if reason:
+            proc.kill()
+            proc.wait()
+            return reason
+
+
 def run_size(n: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One size in a fresh subprocess (clean memory high-water mark), with a timeout."""
     naive = "off" if args.no_naive else ("full" if n <= args.naive_max else "sample")
     path = out / f"worker_{size_label(n)}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--seed", str(args.seed),
            "--naive-mode", naive, "--naive-sample", str(args.naive_sample), "--json", str(path),
-           "--profile", args.profile]
+           "--profile", args.profile, "--detail-max", str(args.detail_max)]
     if args.quiet:
         cmd.append("--quiet")
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, timeout=args.timeout, stdout=subprocess.PIPE, text=True)
-        status = "ok" if proc.returncode == 0 else f"worker exited with {proc.returncode}"
-    except subprocess.TimeoutExpired:
-        status = f"timeout after {args.timeout} s"
+    status = _supervise(cmd, timeout=args.timeout, max_rss_gb=args.max_rss_gb)
     wall = time.perf_counter() - t0
     if path.exists():
         res = json.loads(path.read_text(encoding="utf-8"))
@@ -844,6 +909,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "out", help="output folder (default benchmarks/out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per market size (default 3600)")
+    p.add_argument("--max-rss-gb", type=float, default=16.0,
+                   help="stop a size whose worker's resident memory passes this (default 16 GB)")
+    p.add_argument("--detail-max", type=parse_size, default=1_000_000,
+                   help="above this many tenders, per-detector times come from the screen's own timings "
+                        "instead of a second fit of each detector (default 1M: always fit separately)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--profile", default="",
                    help="comma-separated library stages (e.g. graph,screen) to rerun under cProfile after timing; "
@@ -862,12 +932,12 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
         w = Worker(args.worker, seed=args.seed, naive=args.naive_mode, naive_sample=args.naive_sample,
                    verbose=not args.quiet, profile=tuple(x for x in args.profile.split(",") if x),
-                   profile_dir=args.json.parent if args.json is not None else None)
+                   profile_dir=args.json.parent if args.json is not None else None, json_path=args.json,
+                   detail=args.worker <= args.detail_max)
         try:
             res = w.run()
         finally:
-            if args.json is not None:
-                args.json.write_text(json.dumps(w.output(), default=_json_default), encoding="utf-8")
+            w.save()
         return 0 if all(s["status"] == "ok" for s in res["stages"]) else 1
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
