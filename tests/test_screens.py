@@ -407,3 +407,23 @@ def test_market_price_screens_index_and_disqualified() -> None:
     assert s.loc["T1", "discount"] == pytest.approx(0.1) and np.isnan(s.loc["T3", "discount"])
     valid = market_price_screens(market, include_disqualified=False)
     assert valid.loc["T1", "n_bids"] == 2 and valid.loc["T1", "spd"] == pytest.approx(5 / 90)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    codes=st.lists(st.integers(0, 6), max_size=40),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_group_order_equals_lexsort(codes: list[int], seed: int) -> None:
+    from collusion.features._segments import sort_by_group
+
+    c = np.asarray(codes, dtype=np.int64)
+    v = np.random.default_rng(seed).integers(0, 4, c.size).astype(float)  # many ties
+    order, offsets = group_order(c, 7, values=v)
+    order = np.arange(c.size) if order is None else order
+    ref = np.lexsort((np.arange(c.size), v, c))  # ties keep input order
+    np.testing.assert_array_equal(order, ref)
+    x, off2 = sort_by_group(c, v, 7)
+    np.testing.assert_array_equal(x, v[ref])
+    np.testing.assert_array_equal(offsets, off2)
+    np.testing.assert_array_equal(offsets, np.r_[0, np.cumsum(np.bincount(c, minlength=7))])

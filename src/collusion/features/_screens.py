@@ -105,6 +105,7 @@ from ._segments import (
     segment_nth,
     segment_rank,
     segment_sum,
+    sort_by_group,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,10 +175,11 @@ def _prepare(
             f"bids.price: prices must be finite and > 0; {rows.size} row(s) break this "
             f"(rows {rows[:8].tolist()}, values {x[rows[:3]].tolist()})"
         )
-    order, offsets = group_order(codes, n_tenders, values=x, assume_sorted=assume_sorted)
-    if order is not None:
-        x = x[order]
-    elif assume_sorted and x.size > 1:
+    if not assume_sorted:
+        # Screens need only each tender's sorted prices, not the permutation.
+        return sort_by_group(codes, x, n_tenders)
+    _, offsets = group_order(codes, n_tenders, assume_sorted=True)
+    if x.size > 1:
         # Prices may only go down where a new tender starts.
         down = np.flatnonzero(x[1:] < x[:-1]) + 1
         starts = np.zeros(x.size + 1, dtype=bool)

@@ -19,10 +19,11 @@ group ``g`` are ``offsets[g]:offsets[g + 1]``, empty groups have
 
 Putting unsorted rows in group order costs more than the reductions
 themselves (numpy ``argsort`` at 30M bids ~8 s vs a counting sort ~1.3 s), so
-:func:`group_order` uses a counting sort (the ``O(n + groups)`` COO→CSR
-conversion of :mod:`scipy.sparse`) for the group key and sorts values only
-once, and is skipped entirely when the caller says the rows are already in
-order (``assume_sorted=True``): :class:`collusion.Market` keeps ``bids`` sorted
+:func:`group_order` and :func:`sort_by_group` use a counting sort (the
+``O(n + groups)`` COO→CSR conversion of :mod:`scipy.sparse`) for the group
+key, then sort values inside groups with one row-wise ``np.sort`` per
+distinct group size (no global value sort), and are skipped entirely when
+the caller says the rows are already in order (``assume_sorted=True``): :class:`collusion.Market` keeps ``bids`` sorted
 by (tender code, price, bidder code), so market-level features never sort.
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "segment_rank",
     "segment_sum",
     "segment_var",
+    "sort_by_group",
 ]
 
 
@@ -173,18 +175,64 @@ def group_order(
     """
     if assume_sorted:
         return None, offsets_from_sorted(codes, n_groups)
-    if values is None:
-        order, offsets = counting_sort(codes, n_groups)
-    else:
-        values = np.asarray(values)
-        # One value sort (quicksort; ties are equal values, so stability does
-        # not matter) followed by a stable counting sort by group.
-        by_value = np.argsort(values)
-        sub, offsets = counting_sort(np.asarray(codes)[by_value], n_groups)
-        order = by_value[sub]
+    order, offsets = counting_sort(codes, n_groups)
+    if values is not None:
+        grouped = np.asarray(values)[order]
+        order = order[_sort_segments(grouped, offsets, return_order=True)]
     if np.array_equal(order, np.arange(order.size)):
         return None, offsets
     return order, offsets
+
+
+def sort_by_group(
+    codes: np.ndarray, values: np.ndarray, n_groups: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values sorted by (group, value), without building the row permutation.
+
+    The cheapest route from unsorted bids to per-tender screens, which only
+    need each tender's sorted prices.
+
+    Returns
+    -------
+    sorted_values : numpy.ndarray
+    offsets : numpy.ndarray
+        CSR offsets of the groups.
+
+    Examples
+    --------
+    >>> x, off = sort_by_group(np.array([1, 0, 1, 0]), np.array([5.0, 3.0, 4.0, 1.0]))
+    >>> x.tolist(), off.tolist()
+    ([1.0, 3.0, 4.0, 5.0], [0, 2, 4])
+    """
+    order, offsets = counting_sort(codes, n_groups)
+    grouped = np.asarray(values)[order]
+    _sort_segments(grouped, offsets, return_order=False)
+    return grouped, offsets
+
+
+def _sort_segments(x: np.ndarray, offsets: np.ndarray, *, return_order: bool) -> np.ndarray | None:
+    """Sort ``x`` in place inside every segment; optionally return the permutation.
+
+    numpy has no segmented sort, but all segments with the same length form a
+    dense (segments x length) block that ``np.sort(axis=1)`` sorts row by row:
+    one call per distinct segment length. This replaces a global value
+    argsort (O(n log n) over all rows) by many tiny sorts and is about 3x
+    cheaper for procurement-sized tenders (7.5M bids in 1M tenders).
+    """
+    counts = segment_count(offsets)
+    perm = np.arange(x.size) if return_order else None
+    for length in np.unique(counts[counts > 1]):
+        rows = offsets[:-1][counts == length][:, None] + np.arange(length)
+        block = x[rows]
+        if return_order:
+            # stable: equal values keep their input order (deterministic ties)
+            arg = np.argsort(block, axis=1, kind="stable")
+            x[rows] = np.take_along_axis(block, arg, axis=1)
+            perm[rows] = np.take_along_axis(rows, arg, axis=1)  # type: ignore[index]
+        else:
+            block.sort(axis=1)
+            x[rows] = block
+    return perm
 
 
 def segment_count(offsets: np.ndarray) -> np.ndarray:
