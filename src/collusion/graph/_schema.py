@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "DEFAULT_RELATIONS",
     "EDGE_TYPES",
     "ENTITY_NODE_TYPES",
     "EdgeType",
