@@ -59,7 +59,9 @@ def test_benchmark_runs_and_naive_agrees(tmp_path: Path) -> None:
     assert any(s.startswith("detector:") for s in fast)
     naive = set(stages.loc[stages["impl"] == "naive", "stage"])
     assert naive == {"screens", "cobid_pairs", "graph", "cobid_network", "communities"}
-    assert (stages["seconds"] >= 0).all() and (stages["peak_rss_mb"] > 0).all()
+    assert (stages["seconds"] >= 0).all()
+    measured = stages["stage"] != "risk_index"  # timed inside screen: no memory of its own
+    assert (stages.loc[measured, "peak_rss_mb"] > 0).all()
     assert (stages["n_bids"] > 500).all()
 
     # naive and library agree
