@@ -453,7 +453,7 @@ class _Facts:
         details = r["procurement_method_details"]
         has_details = details.notna().to_numpy(bool)
         # Global filters: cancelled processes and excluded procurement method details.
-        cancelled = (r["tender_status"] == "cancelled").fillna(False).to_numpy(bool)
+        cancelled = (r["tender_status"] == "cancelled").to_numpy(dtype=bool, na_value=False)
         excluded = has_details & details.isin(s.exclude_procurement_method_details).to_numpy(bool)
         self.eligible = ~cancelled & ~excluded
         include, exclude = s.price_comparison_procurement_methods, s.no_price_comparison_procurement_methods
@@ -585,8 +585,10 @@ def _r003(f: _Facts, s: CardinalSettings) -> list[pd.DataFrame]:
     span = (end - start).astype("timedelta64[ns]").astype(np.int64)
     day = 86_400 * 10**9
     days = np.sign(span) * (np.abs(span) // day)  # chrono's num_days truncates toward zero
-    threshold = r["procurement_method_details"].map(dict(per_details)).fillna(
-        s.param("R003", "threshold", 15)).to_numpy(np.int64)
+    threshold = np.full(f.n, s.param("R003", "threshold", 15), dtype=np.int64)
+    details = r["procurement_method_details"]
+    special = details.isin(list(per_details)).to_numpy(bool)
+    threshold[special] = details[special].map(dict(per_details)).to_numpy(np.int64)
     hit = ok & (days < threshold)
     return [_rows("R003", "OCID", f.ocid[hit], 1.0)]
 

@@ -78,7 +78,7 @@ import gzip
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Literal
 
@@ -509,8 +509,8 @@ def _frame(name: str, rows: list[tuple]) -> pd.DataFrame:
             data[c] = _parse_dates(pd.Series(arr, dtype=object)).to_numpy() if c in _DATES.get(name, ()) else arr
     frame = pd.DataFrame(data)
     if name == "releases":
-        ok = (pd.Series(raw["tender_start"], dtype=object).str.match(_RFC3339).fillna(False).to_numpy(bool)
-              & pd.Series(raw["tender_end"], dtype=object).str.match(_RFC3339).fillna(False).to_numpy(bool))
+        ok = (pd.Series(raw["tender_start"], dtype=object).str.match(_RFC3339, na=False).to_numpy(bool)
+              & pd.Series(raw["tender_end"], dtype=object).str.match(_RFC3339, na=False).to_numpy(bool))
         frame.insert(frame.columns.get_loc("tender_end") + 1, "period_rfc3339", ok)
     return frame
 
@@ -716,12 +716,12 @@ def read_ocds_tables(
 
     if kind == "inline":
         with _open(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    package = json.loads(line)
+            for number, text in enumerate(fh, 1):
+                if text.strip():
+                    package, first_line = json.loads(text), number
                     break
         key = "releases" if isinstance(package.get("releases"), list) else "records"
-        stream: Iterator[tuple[int, str, Any]] = ((lineno, key, e) for e in package[key])
+        stream: Iterator[tuple[int, str, Any]] = ((first_line, key, e) for e in package[key])
     else:
         stream = _entries(path, "jsonl" if kind == "jsonl" else "package")
     for line, key, entry in stream:
@@ -976,7 +976,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
 
     # --- awards -> winners (tender row, supplier) and award dates.
     aw = t.awards
-    active = (aw["status"] == "active").fillna(False).to_numpy(bool)
+    active = (aw["status"] == "active").to_numpy(dtype=bool, na_value=False)
     a_rel = aw["release"].to_numpy()
     al = t.award_lots
     # Award coverage: its related lots, else every lot (or the plain tender) of its release.
@@ -1206,7 +1206,9 @@ _ROLE_KIND = (("buyer", "buyer"), ("procuringEntity", "agent"), ("tenderer", "co
 def _map_parties(parties: pd.DataFrame) -> pd.DataFrame:
     if not len(parties):
         return pd.DataFrame(columns=["party_id", "kind"])
-    roles = parties[["party_id", "roles"]].assign(role=parties["roles"].fillna("").str.split("|")).explode("role")
+    # Roles repeat for a party in every release naming it: split each distinct list once.
+    pairs = parties[["party_id", "roles"]].drop_duplicates()
+    roles = pairs.assign(role=pairs["roles"].fillna("").str.split("|")).explode("role")
     roles = roles[roles["role"] != ""].drop_duplicates(["party_id", "role"]).sort_values(["party_id", "role"])
     joined = roles.groupby("party_id", sort=False)["role"].agg("|".join)
     rank = {role: i for i, (role, _) in enumerate(_ROLE_KIND)}
