@@ -105,7 +105,7 @@ def main() -> None:
     gtable = pd.DataFrame(groups)
     gtable.to_csv(out / "real_cartels_groups.csv", index=False)
     md = ["# Labelled cartel markets", "", markdown(table), "",
-          "## Cartel firms as co-bidding groups", "", gmarkdown(table)]
+          "## Cartel firms as co-bidding groups", "", markdown(gtable)]
     (out / "real_cartels.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
 
