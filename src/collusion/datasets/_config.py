@@ -254,7 +254,7 @@ class MarketConfig:
         bad = [f"{name}={getattr(self, name)!r}" for name in _UNIT_INTERVAL if not 0.0 <= getattr(self, name) <= 1.0]
         positive = (
             "buyers_per_tender", "agents_per_tender", "companies_per_tender", "experts_per_tender",
-            "n_regions", "n_categories", "tenders_per_region", "years", "open_bids_mean", "max_bids",
+            "n_regions", "n_categories", "tenders_per_region", "open_bids_mean", "max_bids",
             "estimate_median", "cartel_tenders_mean", "lending_contracts_per_hub", "panel_size",
         )
         bad += [f"{name}={getattr(self, name)!r}" for name in positive if not getattr(self, name) > 0]
@@ -264,6 +264,8 @@ class MarketConfig:
         if not 2 <= self.cartel_size_min <= self.cartel_size_max:
             bad.append(f"cartel_size_min={self.cartel_size_min}, cartel_size_max={self.cartel_size_max} "
                        "(need 2 <= min <= max)")
+        if not self.years >= 0.5:
+            bad.append(f"years={self.years!r} (need at least half a year of publications)")
         if not 3 <= self.panel_size <= 7:
             bad.append(f"panel_size={self.panel_size} (panels have 3-7 experts)")
         if self.single_bid_share + self.two_bid_share > 1:

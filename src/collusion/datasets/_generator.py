@@ -428,10 +428,14 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     w.t_cartel = np.full(n, -1, dtype=np.int64)
     target = _n_units(cfg.cartel_tender_rate, n)
     n_cart = int(max(1, round(target / cfg.cartel_tenders_mean))) if target > 0 else 0
+    # At most ~30% of firms join cartels, and cartels need free tenders in cells with enough firms.
+    n_cart = min(n_cart, int(0.3 * w.nc / ((cfg.cartel_size_min + cfg.cartel_size_max) / 2)))
+    free = np.flatnonzero(scheme == _NONE)
+    free_per_cell = np.bincount(w.t_cell[free], minlength=w.n_cells).astype(float)
+    free_per_cell[w.cell_pools.size < cfg.cartel_size_min + 1] = 0
+    if free_per_cell.sum() == 0:
+        n_cart = 0
     if n_cart:
-        free = np.flatnonzero(scheme == _NONE)
-        free_per_cell = np.bincount(w.t_cell[free], minlength=w.n_cells).astype(float)
-        free_per_cell[w.cell_pools.size < cfg.cartel_size_min + 1] = 0
         cart_cell = rng.choice(w.n_cells, size=n_cart, p=free_per_cell / free_per_cell.sum())
         cart_n = rng.multinomial(target, np.full(n_cart, 1 / n_cart))
         size = rng.integers(cfg.cartel_size_min, cfg.cartel_size_max + 1, size=n_cart)
@@ -479,7 +483,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     # --- 1. favoured suppliers
     tenders_per_buyer = np.bincount(w.t_buyer, minlength=w.nb)
     eligible = np.flatnonzero(tenders_per_buyer >= 4)
-    n_fav = min(_n_units(cfg.favoured_buyer_rate, w.nb), len(eligible))
+    n_fav = min(_n_units(cfg.favoured_buyer_rate, w.nb), len(eligible), int(0.1 * w.nc))
     w.fav_buyers = np.sort(rng.choice(eligible, size=n_fav, replace=False))
     w.fav_company = _pick_unique(rng, w.cell_pools, w.buyer_region[w.fav_buyers] * C + w.buyer_cat[w.fav_buyers], used)
     fav_of_buyer = np.full(w.nb, -1, dtype=np.int64)
@@ -501,7 +505,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     # --- 5. captured agents
     tenders_per_agent = np.bincount(w.t_agent[w.t_agent >= 0], minlength=w.na)
     eligible = np.flatnonzero(tenders_per_agent >= 4)
-    n_cap = min(_n_units(cfg.captured_agent_rate, w.na), len(eligible))
+    n_cap = min(_n_units(cfg.captured_agent_rate, w.na), len(eligible), int(0.05 * w.nc))
     w.cap_agents = np.sort(rng.choice(eligible, size=n_cap, replace=False))
     w.cap_agent_company = _pick_unique(rng, w.region_pools, w.agent_region[w.cap_agents], used)
     comp_of_agent = np.full(w.na + 1, -1, dtype=np.int64)  # index -1 = no agent
@@ -517,7 +521,7 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     w.t_prepared[at] = rng.random(len(at)) < cfg.agent_prepared_rate
 
     # --- 6. captured experts (they act at evaluation; here: who and which firm)
-    n_ce = _n_units(cfg.captured_expert_rate, w.ne)
+    n_ce = min(_n_units(cfg.captured_expert_rate, w.ne), int(0.1 * w.nc))
     w.cap_experts = np.sort(rng.choice(w.ne, size=n_ce, replace=False))
     w.cap_expert_company = _pick_unique(rng, w.region_pools, w.expert_region[w.cap_experts], used)
 
@@ -526,7 +530,9 @@ def _schemes(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -> 
     free = np.flatnonzero(scheme == _NONE)
     n_lend = min(_n_units(cfg.licence_lending_rate, n), len(free))
     lt = np.sort(rng.choice(free, size=n_lend, replace=False))
-    n_hubs = max(1, int(round(n_lend / cfg.lending_contracts_per_hub))) if n_lend else 0
+    n_hubs = min(max(1, int(round(n_lend / cfg.lending_contracts_per_hub))), int(0.05 * w.nc)) if n_lend else 0
+    n_lend = n_lend if n_hubs else 0
+    lt = lt[:n_lend]
     hubs = _pick_unique(rng, w.global_pool, np.zeros(n_hubs, dtype=np.int64), used)
     zipf = 1.0 / np.arange(1, n_hubs + 1)
     hub = hubs[rng.choice(n_hubs, size=n_lend, p=zipf / zipf.sum())] if n_hubs else np.zeros(0, dtype=np.int64)

@@ -96,10 +96,16 @@ def _arr(values: tuple) -> np.ndarray:
     return np.array(values, dtype=object).astype(str)
 
 
+def _text(part: np.ndarray | str) -> np.ndarray:
+    arr = np.asarray(part)
+    return arr if arr.dtype.kind == "U" else arr.astype(str)
+
+
 def _cat(*parts: np.ndarray | str) -> np.ndarray:
-    out = np.asarray(parts[0]).astype(str)
+    """Elementwise concatenation of string arrays and scalars."""
+    out = _text(parts[0])
     for p in parts[1:]:
-        out = np.strings.add(out, np.asarray(p).astype(str))
+        out = np.strings.add(out, _text(p))
     return out
 
 

@@ -53,7 +53,7 @@ class Truth:
     >>> from collusion.datasets import Truth
     >>> t = Truth.from_dict({"cartels": {"cartel_id": ["G1", "G1"], "company_id": ["C1", "C2"]}})
     >>> t.counts().query("scheme == 'cartels'")[["unit", "count"]].to_dict("records")
-    [{'unit': 'company', 'count': 2}]
+    [{'unit': 'company', 'count': 2}, {'unit': 'group', 'count': 1}]
     >>> Truth.from_dict(t.to_dict()) == t
     True
     """
