@@ -373,3 +373,25 @@ def test_cardinal_fixtures_read(shared_data: Path) -> None:
         priced = (o["amount"] > 0) & ~o["status"].isin(["invited", "withdrawn"])
         assert len(market.bids) <= int(priced.sum())
         assert np.isin(market.bids["tender_id"].astype(str), market.tenders["tender_id"].astype(str)).all()
+
+
+def test_ids_are_normalised_like_the_market(tmp_path: Path) -> None:
+    # Ids equal after NFKC and stripping are one entity: no duplicate-key error, one bid kept.
+    releases = [
+        {"ocid": "o-1", "bids": {"details": [
+            {"status": "valid", "tenderers": [{"id": "C1"}], "value": {"amount": 5}},
+            {"status": "valid", "tenderers": [{"id": " C1 "}], "value": {"amount": 4}},
+            {"status": "valid", "tenderers": [{"id": "  "}], "value": {"amount": 3}},
+            {"status": "valid", "tenderers": [{"id": "Ｃ２"}], "value": {"amount": 6}}]},
+         "awards": [{"status": "active", "suppliers": [{"id": "C1 "}]}],
+         "parties": [{"id": "C1", "roles": ["tenderer"]}, {"id": "C1 ", "roles": ["supplier"]}]},
+        {"ocid": "o-1 ", "tender": {}},
+    ]
+    market, summary = read_ocds(_jsonl(tmp_path / "n.jsonl", releases), on_error="skip", return_summary=True)
+    bids = market.bids.set_index(market.bids["bidder_id"].astype(str))
+    assert bids["price"].to_dict() == {"C1": 4.0, "C2": 6.0} and bids.loc["C1", "is_winner"]
+    assert summary.malformed["reason"].tolist() == ["duplicate ocid (first release kept)"]
+    assert market.parties["party_id"].astype(str).tolist() == ["C1"]
+    assert market.parties["roles"].tolist() == ["supplier|tenderer"]
+    dropped = summary.dropped.set_index("reason")["rows"]
+    assert dropped["no tenderer id"] == 1

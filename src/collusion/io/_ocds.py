@@ -78,6 +78,7 @@ import gzip
 import io
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Literal
@@ -87,6 +88,7 @@ import pandas as pd
 
 from .._market import Market
 from .._settings import Settings
+from .._validation import normalize_id_values
 from ..exceptions import ValidationError
 
 __all__ = ["OCDSFormatError", "OCDSSummary", "OCDSTables", "read_ocds", "read_ocds_tables"]
@@ -705,13 +707,15 @@ def read_ocds_tables(
             bad.append((line, "not a JSON object", type(release).__name__))
             return
         ocid = release.get("ocid")
-        if not isinstance(ocid, str) or not ocid:
+        key = unicodedata.normalize("NFKC", ocid).strip() if isinstance(ocid, str) else ""
+        if not key:
             bad.append((line, "no ocid", repr(ocid)[:80]))
             return
-        if ocid in seen:
+        # Ids are compared as the Market compares them (NFKC, no surrounding spaces).
+        if key in seen:
             bad.append((line, "duplicate ocid (first release kept)", ocid))
             return
-        seen.add(ocid)
+        seen.add(key)
         rows.add(release, line)
 
     if kind == "inline":
@@ -879,6 +883,18 @@ class _Dropped:
         return pd.DataFrame(self.rows, columns=["table", "reason", "rows"]).astype({"rows": np.int64})
 
 
+def _norm(values: Any) -> np.ndarray:
+    """Ids as the Market stores them (NFKC, stripped; empty -> None), normalising each distinct value once."""
+    arr = np.asarray(values, dtype=object)
+    if arr.size == 0:
+        return arr
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    clean = normalize_id_values(pd.Index(uniques, dtype=object)).to_numpy(dtype=object)
+    clean = np.where(clean == "", None, clean)
+    out = np.append(clean, None)[codes]  # code -1 (missing) -> None
+    return out.astype(object)
+
+
 def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
     """Row of the first occurrence of each key in ``0..n-1`` (-1 when absent)."""
     first = np.full(n, -1, dtype=np.int64)
@@ -891,20 +907,21 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     dropped = _Dropped()
     r = t.releases
     n_rel = len(r)
-    ocid = r["ocid"].to_numpy(dtype=object)
+    ocid = _norm(r["ocid"])
 
     # --- buyer: buyer.id, else the first party with role buyer.
-    parties = t.parties
+    parties = t.parties.assign(party_id=_norm(t.parties["party_id"]))
+    parties = parties[pd.notna(parties["party_id"].to_numpy(dtype=object))]
     is_buyer_party = parties["roles"].astype(str).str.contains(r"(?:^|\|)buyer(?:\||$)").to_numpy(bool)
     bp = parties[is_buyer_party]
     first = _first_per_group(bp["release"].to_numpy(), n_rel)
-    party_buyer = np.where(first >= 0, bp["party_id"].to_numpy(dtype=object)[np.maximum(first, 0)], None) \
+    party_buyer = np.where(first >= 0, _norm(bp["party_id"])[np.maximum(first, 0)], None) \
         if len(bp) else np.full(n_rel, None, dtype=object)
-    buyer = r["buyer_id"].to_numpy(dtype=object)
+    buyer = _norm(r["buyer_id"])
     buyer = np.where(pd.isna(buyer), party_buyer, buyer)
     dropped.add("tenders", "buyer taken from parties (no buyer.id)", int((r["buyer_id"].isna().to_numpy()
                                                                           & pd.notna(party_buyer)).sum()))
-    pe = r["procuring_entity_id"].to_numpy(dtype=object)
+    pe = _norm(r["procuring_entity_id"])
     agent = np.where(pd.notna(pe) & (pe != buyer), pe, None)
     # Region: the buyer party's address region in the same release.
     key_party = pd.Series(parties["region"].to_numpy(dtype=object),
@@ -914,7 +931,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
         if len(key_party) else np.full(n_rel, None, dtype=object)
 
     # --- tenders: one per release, or one per lot.
-    lots = t.lots.drop_duplicates(["release", "lot_id"])
+    lots = t.lots.assign(lot_id=_norm(t.lots["lot_id"])).drop_duplicates(["release", "lot_id"])
     dropped.add("lots", "duplicate lot id in a release", len(t.lots) - len(lots))
     has_lots = np.bincount(lots["release"].to_numpy(), minlength=n_rel) > 0
     plain = np.flatnonzero(~has_lots)
@@ -924,6 +941,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     tender_id = ocid[rel_of_tender].astype(object)
     is_lot = pd.notna(lot_id)
     tender_id[is_lot] = tender_id[is_lot] + "/" + lot_id[is_lot].astype(str)
+    tender_id = _norm(tender_id)
     n_t = len(tender_id)
     lot_amount = np.concatenate([np.full(len(plain), np.nan), lots["amount"].to_numpy(float)])
     estimate = np.where(is_lot, lot_amount, r["value_amount"].to_numpy(float)[rel_of_tender])
@@ -966,7 +984,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     # classification: first tender item (of the lot, for lots).
     items = t.items
     item_rel = items["release"].to_numpy()
-    item_lot = items["related_lot"].to_numpy(dtype=object)
+    item_lot = _norm(items["related_lot"])
     item_tender = tender_rows(item_rel, item_lot)
     item_tender = np.where(item_tender < 0, tender_of_rel[item_rel], item_tender)
     ok = item_tender >= 0
@@ -981,7 +999,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     al = t.award_lots
     # Award coverage: its related lots, else every lot (or the plain tender) of its release.
     cov_award = [al["award"].to_numpy()]
-    cov_tender = [tender_rows(a_rel[al["award"].to_numpy()], al["lot_id"].to_numpy(dtype=object))]
+    cov_tender = [tender_rows(a_rel[al["award"].to_numpy()], _norm(al["lot_id"]))]
     no_lots_named = np.bincount(al["award"].to_numpy(), minlength=len(aw)) == 0
     aw_idx = np.flatnonzero(no_lots_named)
     rel_tenders = pd.DataFrame({"release": rel_of_tender, "tender": np.arange(n_t)})
@@ -998,7 +1016,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     awarded[awarded_at.index.to_numpy()] = awarded_at.to_numpy()
     sup = t.award_suppliers
     winners = act_cov.merge(pd.DataFrame({"award": sup["award"].to_numpy(),
-                                          "bidder_id": sup["supplier_id"].to_numpy(dtype=object)}), on="award")
+                                          "bidder_id": _norm(sup["supplier_id"])}), on="award")
     winners = winners[["tender", "bidder_id"]].drop_duplicates()
 
     # --- bids.
@@ -1010,7 +1028,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     dropped.add("bids", "no status (kept as a valid bid)", int(bd["status"].isna().sum()))
     bt = t.bid_tenderers
     first_t = _first_per_group(bt["bid"].to_numpy(), n_b)
-    bidder = np.where(first_t >= 0, bt["tenderer_id"].to_numpy(dtype=object)[np.maximum(first_t, 0)], None) \
+    bidder = np.where(first_t >= 0, _norm(bt["tenderer_id"])[np.maximum(first_t, 0)], None) \
         if len(bt) else np.full(n_b, None, dtype=object)
     n_ids = np.bincount(bt["bid"].to_numpy(), minlength=n_b)
     multi = np.flatnonzero(n_ids > 1)
@@ -1031,7 +1049,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     n_bid_lots = np.bincount(bl["bid"].to_numpy(), minlength=n_b)
     one_lot = np.full(n_b, None, dtype=object)
     single = bl[n_bid_lots[bl["bid"].to_numpy()] == 1]
-    one_lot[single["bid"].to_numpy()] = single["lot_id"].to_numpy(dtype=object)
+    one_lot[single["bid"].to_numpy()] = _norm(single["lot_id"])
     b_tender = tender_rows(b_rel, one_lot)
     only_lot = (b_tender < 0) & (n_lots[b_rel] == 1) & (n_bid_lots == 0)
     b_tender = np.where(only_lot, first_lot_of_rel[b_rel], b_tender)
@@ -1108,7 +1126,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
     c_rel = ct["release"].to_numpy()
     cid = ct["contract_id"].to_numpy(dtype=object)
     cid = np.where(pd.isna(cid), "#" + ct["position"].astype(str).to_numpy(dtype=object), cid)
-    contract_id = ocid[c_rel].astype(object) + "/" + cid.astype(str)
+    contract_id = _norm(ocid[c_rel].astype(object) + "/" + cid.astype(str))
     award_key = pd.Series(np.arange(len(aw)), index=pd.MultiIndex.from_arrays(
         [a_rel, aw["award_id"].to_numpy(dtype=object)]))
     award_key = award_key[~award_key.index.duplicated() & aw["award_id"].notna().to_numpy()]
@@ -1117,7 +1135,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
         if n_c and len(award_key) else np.full(n_c, np.nan)
     c_award = np.where(np.isnan(c_award) | pd.isna(c_award_id), -1, c_award).astype(np.int64)
     first_sup = _first_per_group(sup["award"].to_numpy(), len(aw))
-    sup_id = sup["supplier_id"].to_numpy(dtype=object)
+    sup_id = _norm(sup["supplier_id"])
     award_winner = np.where(first_sup >= 0, sup_id[np.maximum(first_sup, 0)], None) if len(sup) else \
         np.full(len(aw), None, dtype=object)
     winner = np.where(c_award >= 0, award_winner[np.maximum(c_award, 0)] if len(aw) else None, None)
@@ -1174,7 +1192,7 @@ def _map_tables(t: OCDSTables) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, d
         "contract_id": contract_id[tx_c[keep_tx]] if keep_tx.any() else np.array([], dtype=object),
         "paid_at": tx["date"].to_numpy()[keep_tx],
         "amount": tx_amount[keep_tx],
-        "payee_id": tx["payee_id"].to_numpy(dtype=object)[keep_tx],
+        "payee_id": _norm(tx["payee_id"])[keep_tx],
         "transaction_id": tx["transaction_id"].to_numpy(dtype=object)[keep_tx],
         "currency": tx["currency"].to_numpy(dtype=object)[keep_tx],
         "payer_id": tx["payer_id"].to_numpy(dtype=object)[keep_tx],
