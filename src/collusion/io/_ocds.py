@@ -149,7 +149,11 @@ class OCDSSummary:
         not an object, no ocid, record without compiled release, duplicate
         ocid).
     counts : pandas.DataFrame
-        ``table, read, mapped``: OCDS objects read and canonical rows made.
+        ``table, read, mapped``: OCDS objects parsed (releases, lots,
+        ``bids.details``, awards, contracts, transactions, party entries) and
+        canonical rows made from them (tenders from releases without lots,
+        tenders from lots, bids, *active* awards, contracts, payments, unique
+        parties).
     dropped : pandas.DataFrame
         ``table, reason, rows``: what could not be mapped (or was changed) and why.
     missing : pandas.DataFrame
@@ -818,8 +822,12 @@ def read_ocds(
 
     See the module docstring for how OCDS maps onto the canonical tables.
     The long OCDS tables stay available as ``market.ocds``
-    (:class:`OCDSTables`), which is what
-    :func:`collusion.features.cardinal_indicators` reads.
+    (:class:`OCDSTables`, with the summary as ``market.ocds.summary``):
+    :func:`collusion.features.cardinal_indicators` reads them, so bids without
+    price, consortium bids and every status count as in Cardinal. A market
+    rebuilt from its tables (e.g. saved and re-read) loses ``ocds``; the
+    indicators then fall back on the canonical tables and their extra columns
+    (:func:`collusion.features.ocds_tables_from_market`).
 
     Parameters
     ----------
