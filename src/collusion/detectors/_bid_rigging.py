@@ -320,7 +320,6 @@ class BidRiggingDetector(BaseDetector):
         # --- co-bidding pairs, suspicious co-bidding, groups
         W = self._incidence(graph, "wins", n_c, n_t)
         winner = tender_winner(W)
-        pairs = cobid_pairs(B, min_cobids=self.min_cobids)
         # Pairs are tested on price evidence only: a trace two firms always
         # share would make every tender they meet in "suspicious" and the
         # test circular. Traces enter the group score separately.
@@ -328,8 +327,9 @@ class BidRiggingDetector(BaseDetector):
         if contested.any():
             cut = np.quantile(price_ev[contested], 1.0 - self.suspicious_share)
             suspicious = contested & (price_ev > cut)
+        pairs = cobid_pairs(B, min_cobids=self.min_cobids, flags=suspicious)
         sc = suspicious_cobids(B, suspicious, pairs["company_a"].to_numpy(), pairs["company_b"].to_numpy(),
-                               pairs["n_cobids"].to_numpy())
+                               pairs["n_cobids"].to_numpy(), n_suspicious=pairs.pop("n_flagged").to_numpy())
         pairs = pd.concat([pairs, sc], axis=1)
         pairs["logq"] = bh_qvalues(pairs["logp"].to_numpy())
         backbone = pairs["logq"].to_numpy() >= -np.log10(self.fdr)
@@ -381,7 +381,8 @@ class BidRiggingDetector(BaseDetector):
 
         has_bids = n_bids > 0
         tids = m.entities["tender"].to_numpy(dtype=object)
-        tender = tender.loc[has_bids].copy()
+        if not has_bids.all():
+            tender = tender.loc[has_bids].copy()
         tender.insert(0, "entity_id", tids[has_bids])
         tender.insert(0, "entity_type", "tender")
         tender.insert(0, "unit", "tender")

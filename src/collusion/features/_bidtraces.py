@@ -199,8 +199,8 @@ def shared_trace_pairs(
         One row per (tender, trace type, trace value, pair) with columns
         ``tender, trace_type, trace, company_a, company_b`` (``a < b``),
         sorted in that order. A firm that uses one value in several bids of a
-        tender is counted once; values used by one firm only are dropped
-        before any sort, so the cost is driven by shared values.
+        tender is counted once; values that appear once in a tender are
+        dropped before any sort, so the cost is driven by shared values.
 
     Examples
     --------
@@ -221,13 +221,14 @@ def shared_trace_pairs(
     tender, company, trace_type, trace = tender[ok], company[ok], trace_type[ok], trace[ok]
     if tender.size == 0:
         return pd.DataFrame({c: np.empty(0, dtype=np.int64) for c in cols})
-    # Global key of a trace value: (type, value) flattened.
+    # Global key of a trace value: (type, value) flattened; then of a value in
+    # one tender. Only (tender, value) keys seen on two or more rows can be
+    # shared, and hashing (pandas factorize) finds them without sorting all rows.
     width = np.int64(trace.max()) + 1
     key = trace_type * width + trace
-    # Distinct firms per value via a sparse matrix (linear-time COO→CSR, no sort of all rows).
-    kcode = pd.factorize(key, sort=False)[0].astype(np.int64)  # hash codes: no sort of all rows
-    n_firms = _distinct_per_row(kcode, company)
-    shared = n_firms[kcode] >= 2
+    tkey = tender * (np.int64(trace_type.max() + 1) * width) + key
+    codes = pd.factorize(tkey, sort=False)[0]
+    shared = np.bincount(codes)[codes] >= 2
     tender, company, trace_type, trace, key = tender[shared], company[shared], trace_type[shared], trace[shared], key[shared]
     if tender.size == 0:
         return pd.DataFrame({c: np.empty(0, dtype=np.int64) for c in cols})
@@ -248,14 +249,6 @@ def shared_trace_pairs(
         "company_a": company[left],
         "company_b": company[right],
     })
-
-
-def _distinct_per_row(row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """Number of distinct ``col`` values per ``row`` code."""
-    n_rows = int(row.max()) + 1 if row.size else 0
-    m = sp.csr_matrix((np.ones(row.size, dtype=np.int8), (row, col)), shape=(n_rows, int(col.max()) + 1))
-    m.sum_duplicates()
-    return np.diff(m.indptr)
 
 
 def tender_trace_counts(
@@ -314,15 +307,17 @@ def tender_trace_counts(
 def _count_distinct_pairs(t: np.ndarray, a: np.ndarray, b: np.ndarray, n_tenders: int) -> np.ndarray:
     if t.size == 0:
         return np.zeros(n_tenders, dtype=np.int64)
-    trip = np.unique(np.column_stack([t, a, b]), axis=0)
-    return np.bincount(trip[:, 0], minlength=n_tenders)
+    width = np.int64(max(int(a.max()), int(b.max())) + 1)
+    key = np.unique((t * width + a) * width + b)  # one int64 key per (tender, pair)
+    return np.bincount(key // (width * width), minlength=n_tenders)
 
 
 def _count_distinct_firms(t: np.ndarray, a: np.ndarray, b: np.ndarray, n_tenders: int) -> np.ndarray:
     if t.size == 0:
         return np.zeros(n_tenders, dtype=np.int64)
-    tf = np.unique(np.column_stack([np.r_[t, t], np.r_[a, b]]), axis=0)
-    return np.bincount(tf[:, 0], minlength=n_tenders)
+    width = np.int64(max(int(a.max()), int(b.max())) + 1)
+    key = np.unique(np.r_[t * width + a, t * width + b])
+    return np.bincount(key // width, minlength=n_tenders)
 
 
 def pair_trace_counts(pairs: pd.DataFrame, trace_types: Sequence[str] = BID_TRACE_TYPES) -> pd.DataFrame:
@@ -402,9 +397,9 @@ def hub_links(hubs: sp.spmatrix, *, max_hub_degree: int | None = 50) -> pd.DataF
 def tender_link_counts(B: sp.spmatrix, company_a: np.ndarray, company_b: np.ndarray) -> pd.DataFrame:
     """Per tender, bidder pairs that are linked (see :func:`hub_links`).
 
-    With the symmetric link matrix ``L`` and the company × tender incidence
-    ``B``, ``(L·B)[c, t]`` is the number of c's linked partners bidding in
-    ``t``; summing it over the bidders of ``t`` counts each linked pair twice.
+    The tenders where a linked pair ``(a, b)`` both bid are the non-zeros
+    of the elementwise product of rows ``B[a]`` and ``B[b]``; counting them
+    per tender counts linked bidder pairs.
 
     Parameters
     ----------
@@ -427,15 +422,27 @@ def tender_link_counts(B: sp.spmatrix, company_a: np.ndarray, company_b: np.ndar
     [[1, 2], [0, 0]]
     """
     Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
+    Bf.sum_duplicates()
     Bf.data[:] = 1.0
-    n_c, n_t = Bf.shape
+    n_t = Bf.shape[1]
     a = np.asarray(company_a, dtype=np.int64)
     b = np.asarray(company_b, dtype=np.int64)
-    L = sp.csr_matrix((np.ones(2 * a.size), (np.r_[a, b], np.r_[b, a])), shape=(n_c, n_c))
-    L.data[:] = 1.0  # duplicates were summed: keep links binary
-    M = Bf.multiply(L @ Bf).tocsc()
-    pairs = np.asarray(M.sum(axis=0)).ravel() / 2.0
-    firms = np.diff(M.indptr) if M.nnz == 0 else np.asarray((M > 0).sum(axis=0)).ravel()
+    if a.size:
+        # Deduplicate links, then the tenders of each linked pair are the
+        # elementwise product of the two firms' rows: cost ~ links × tenders
+        # per firm, independent of the market's size.
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = np.unique(lo * np.int64(Bf.shape[0]) + hi)
+        lo, hi = key // Bf.shape[0], key % Bf.shape[0]
+        M = sp.csr_matrix(Bf[lo].multiply(Bf[hi]))
+        M.eliminate_zeros()
+        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+        t = M.indices.astype(np.int64)
+        pairs = np.bincount(t, minlength=n_t).astype(np.float64)
+        firms = _count_distinct_firms(t, lo[rows], hi[rows], n_t)
+    else:
+        pairs = np.zeros(n_t)
+        firms = np.zeros(n_t, dtype=np.int64)
     frame = pd.DataFrame({"pairs": pairs.astype(np.int64), "firms": np.asarray(firms, dtype=np.int64)})
     frame.index.name = "tender"
     return frame

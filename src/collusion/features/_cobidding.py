@@ -134,6 +134,13 @@ def tender_winner(W: sp.spmatrix, price: np.ndarray | None = None) -> np.ndarray
     return out
 
 
+def _pairs_within(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every position pair ``i < j`` inside runs ``[start, start + size)`` (vectorised)."""
+    from ..graph._resolution import _pairs_within as pairs_within
+
+    return pairs_within(starts, sizes)
+
+
 def _pair_lookup(M: sp.spmatrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Values ``M[a[i], b[i]]`` for many index pairs at once (0 where absent).
 
@@ -159,7 +166,13 @@ def _pair_lookup(M: sp.spmatrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int = 1) -> pd.DataFrame:
+def cobid_pairs(
+    B: sp.spmatrix,
+    W: sp.spmatrix | None = None,
+    *,
+    min_cobids: int = 1,
+    flags: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Statistics of every pair of firms that bid in the same tender.
 
     Parameters
@@ -171,6 +184,10 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
         columns are left out (see :func:`pair_wins` to add them for some pairs).
     min_cobids : int
         Keep pairs that bid together in at least this many tenders.
+    flags : array of bool, optional
+        A flag per tender (e.g. "suspicious"); adds ``n_flagged``, the number
+        of flagged tenders among each pair's shared tenders, counted in the
+        same pass.
 
     Returns
     -------
@@ -205,19 +222,39 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
     """
     if min_cobids < 1:
         raise ValueError(f"min_cobids must be >= 1, got {min_cobids}")
-    B = sp.csr_matrix(B, dtype=np.float32, copy=True)
+    B = sp.csr_matrix(B, copy=True)
     B.sum_duplicates()
-    B.data[:] = 1.0
+    B.eliminate_zeros()
     deg = np.diff(B.indptr).astype(np.float64)
-    C = sp.triu(B @ B.T, k=1, format="csr")
-    C.sort_indices()
+    # Enumerate the bidder pairs of every tender (tender-major, from the CSC
+    # layout) and count duplicates with a linear-time COO→CSR conversion:
+    # cheaper than the sparse product B·Bᵀ, which also builds the lower
+    # triangle and the diagonal. A flagged tender adds 2**32 to a pair's
+    # count, so plain and flagged counts come out of one pass.
+    Bc = sp.csc_matrix(B)
+    Bc.sort_indices()
+    sizes = np.diff(Bc.indptr).astype(np.int64)
+    left, right = _pairs_within(Bc.indptr[:-1].astype(np.int64), sizes)
+    comp = Bc.indices.astype(np.int64)
+    a_all, b_all = comp[left], comp[right]  # a < b: indices sorted within a tender
+    weight = np.ones(left.size, dtype=np.int64)
+    if flags is not None:
+        f = np.asarray(flags, dtype=bool)
+        if f.shape != (B.shape[1],):
+            raise ValueError(f"flags must have one value per tender ({B.shape[1]}), got shape {f.shape}")
+        tender_of = np.repeat(np.arange(B.shape[1], dtype=np.int64), sizes)
+        weight += f[tender_of[left]].astype(np.int64) << 32
+    C = sp.csr_matrix((weight, (a_all, b_all)), shape=(B.shape[0], B.shape[0]))
+    C.sum_duplicates()
+    del a_all, b_all, weight, left, right
     counts = np.diff(C.indptr)
     a = np.repeat(np.arange(C.shape[0], dtype=np.int64), counts)
     b = C.indices.astype(np.int64)
-    n_ab = C.data.astype(np.float64)
+    n_ab = (C.data & 0xFFFFFFFF).astype(np.float64)
+    n_flag = C.data >> 32
     if min_cobids > 1:
         keep = n_ab >= min_cobids
-        a, b, n_ab = a[keep], b[keep], n_ab[keep]
+        a, b, n_ab, n_flag = a[keep], b[keep], n_ab[keep], n_flag[keep]
     n_a, n_b = deg[a], deg[b]
     out = pd.DataFrame(
         {
@@ -231,6 +268,8 @@ def cobid_pairs(B: sp.spmatrix, W: sp.spmatrix | None = None, *, min_cobids: int
             "exclusivity_b": n_ab / n_b,
         }
     )
+    if flags is not None:
+        out["n_flagged"] = n_flag.astype(np.int64)
     if W is None:
         return out
     wins = pair_wins(B, W, a, b, n_ab)
@@ -320,6 +359,7 @@ def suspicious_cobids(
     company_a: np.ndarray,
     company_b: np.ndarray,
     n_cobids: np.ndarray,
+    n_suspicious: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Excess of suspicious tenders among the tenders each pair bid in together.
 
@@ -339,6 +379,9 @@ def suspicious_cobids(
         of price-screen and trace evidence).
     company_a, company_b, n_cobids : arrays
         Pairs and their co-bid counts (columns of :func:`cobid_pairs`).
+    n_suspicious : array, optional
+        Suspicious shared tenders per pair when already counted
+        (``cobid_pairs(..., flags=suspicious)["n_flagged"]``).
 
     Returns
     -------
@@ -365,11 +408,14 @@ def suspicious_cobids(
     n_bidders = np.asarray(Bf.sum(axis=0)).ravel()
     contested = n_bidders >= 2
     q = float(sus[contested].mean()) if contested.any() else 0.0
-    S = (Bf @ sp.diags(sus.astype(np.float64))) @ Bf.T
     a = np.asarray(company_a, dtype=np.int64)
     b = np.asarray(company_b, dtype=np.int64)
     n = np.asarray(n_cobids, dtype=np.float64)
-    k = _pair_lookup(S, a, b)
+    if n_suspicious is None:
+        S = (Bf @ sp.diags(sus.astype(np.float64))) @ Bf.T
+        k = _pair_lookup(S, a, b)
+    else:
+        k = np.asarray(n_suspicious, dtype=np.float64)
     logp = -stats.binom.logsf(k - 1, n, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k.size)
     return pd.DataFrame({
         "n_suspicious": k.astype(np.int64),
