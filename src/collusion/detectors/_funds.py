@@ -9,6 +9,7 @@ import pandas as pd
 
 from .._param_validation import Interval
 from ..features._contracts import (
+    PAYEE_ROLES,
     change_totals,
     cost_overrun_chain,
     disbursement,
@@ -126,7 +127,8 @@ class FundsDetector(BaseDetector):
         self.alpha = alpha
 
     # ------------------------------------------------------------ features
-    def _contract_features(self, graph: Any) -> pd.DataFrame:
+    def _contract_features(self, graph: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """Per-contract signals, and the payee role of every payment (:data:`PAYEE_ROLES` codes)."""
         m = graph.market
         c = m.contracts
         n = len(c)
@@ -159,6 +161,7 @@ class FundsDetector(BaseDetector):
             disb = disbursement(np.zeros(0, np.int64), z, ceiling)
             early = early_payments(np.zeros(0, np.int64), z, np.zeros(0, "datetime64[ns]"), c["signed_at"].to_numpy())
             shares = payment_shares(np.zeros(0, np.int64), z, np.zeros(0, np.int64), n)
+            role = np.zeros(0, dtype=np.int8)
         f = pd.concat([f, disb.drop(columns=["ceiling"]), early, shares[["share_unrelated", "share_unknown",
                                                                           "paid_unrelated"]]], axis=1)
         f["ceiling"] = ceiling
@@ -186,7 +189,7 @@ class FundsDetector(BaseDetector):
             zc[changed] = group_robust_z(f["change_rate"].to_numpy()[changed], grp[changed])
         f["z_change"] = zc
         f["buyer"] = buyer
-        return f
+        return f, role
 
     def _contract_scores(self, f: pd.DataFrame) -> pd.DataFrame:
         s = pd.DataFrame(index=f.index)
@@ -219,7 +222,7 @@ class FundsDetector(BaseDetector):
 
     def _score(self, graph: Any) -> pd.DataFrame:
         m = graph.market
-        f = self._contract_features(graph)
+        f, role = self._contract_features(graph)
         s = self._contract_scores(f)
         f = pd.concat([f, s], axis=1)
         cid = m.ids("contract", f["contract"].to_numpy())
@@ -227,7 +230,7 @@ class FundsDetector(BaseDetector):
         w_ids = _ids(m, "company", f["winner"].to_numpy())
         b_ids = _ids(m, "company", f["builder"].to_numpy())
         by_ids = _ids(m, "buyer", f["buyer"].to_numpy())
-        strangers = self._stranger_payees(graph, f)
+        strangers = _stranger_payees(m, role, n=len(f))
         members = []
         for k, w, b, by, extra in zip(cid, w_ids, b_ids, by_ids, strangers):
             mem = [f"contract:{k}", f"company:{w}"]
@@ -257,24 +260,6 @@ class FundsDetector(BaseDetector):
         )
         return pd.concat([contracts, projects], ignore_index=True)
 
-    @staticmethod
-    def _stranger_payees(graph: Any, f: pd.DataFrame) -> list[list[str]]:
-        """Ids of the unrelated payees of each contract (for members and evidence)."""
-        m = graph.market
-        n = len(f)
-        out: list[list[str]] = [[] for _ in range(n)]
-        if not m.has("payments") or not (f["share_unrelated"].to_numpy() > 0).any():
-            return out
-        pc = m.codes("payments", "contract_id")
-        payee = m.codes("payments", "payee_id")
-        suspect = np.isin(pc, np.flatnonzero(f["share_unrelated"].to_numpy() > 0)) & (payee >= 0)
-        suspect &= (payee != f["winner"].to_numpy()[pc]) & (payee != f["builder"].to_numpy()[pc])
-        ids = m.entities["company"].to_numpy(dtype=object)
-        pairs = np.unique(np.stack([pc[suspect], payee[suspect]], axis=1), axis=0) if suspect.any() else []
-        for k, p in pairs:
-            out[int(k)].append(str(ids[p]))
-        return out
-
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
         """``log(n / alpha)``: about ``alpha`` false flags per ordinary market (see the class docstring)."""
         n = int(np.isfinite(scores).sum())
@@ -291,6 +276,22 @@ class FundsDetector(BaseDetector):
             else:
                 out.append(_contract_evidence(m, pay, row))
         return out
+
+
+def _stranger_payees(m: Any, role: np.ndarray, n: int) -> list[list[str]]:
+    """Ids of each contract's unrelated payees (role ``unrelated``), for members and evidence."""
+    out: list[list[str]] = [[] for _ in range(n)]
+    if not m.has("payments"):
+        return out
+    payee = m.codes("payments", "payee_id")
+    sel = (role == PAYEE_ROLES.index("unrelated")) & (payee >= 0)
+    if not sel.any():
+        return out
+    pairs = np.unique(np.stack([m.codes("payments", "contract_id")[sel], payee[sel]], axis=1), axis=0)
+    ids = m.entities["company"].to_numpy(dtype=object)
+    for k, p in pairs:
+        out[int(k)].append(str(ids[p]))
+    return out
 
 
 def _contract_evidence(m: Any, pay: pd.DataFrame | None, row: Any) -> list[dict[str, Any]]:

@@ -225,10 +225,11 @@ class LotSplittingDetector(BaseDetector):
         cid = m.entities["company"].to_numpy(dtype=object)
         bid = m.entities["buyer"].to_numpy(dtype=object)
         tender_lists, members, gids, winners = [], [], [], []
+        t_winner = tf["winner"].to_numpy()
         for a, b, buyer in zip(bounds[:-1], bounds[1:], summ["buyer"].to_numpy()):
             rows = order[a:b]
             tl = sorted(tid[rows].tolist())
-            ws = sorted({cid[w] for w in tf["winner"].to_numpy()[rows] if w >= 0})
+            ws = sorted({cid[w] for w in t_winner[rows] if w >= 0})
             tender_lists.append(tl)
             winners.append(ws)
             gids.append("LS-" + hashlib.sha1("|".join(tl).encode()).hexdigest()[:12])
