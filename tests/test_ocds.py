@@ -395,3 +395,19 @@ def test_ids_are_normalised_like_the_market(tmp_path: Path) -> None:
     assert market.parties["roles"].tolist() == ["supplier|tenderer"]
     dropped = summary.dropped.set_index("reason")["rows"]
     assert dropped["no tenderer id"] == 1
+
+
+def test_cardinal_docs_examples_read(shared_data: Path) -> None:
+    folder = shared_data / "ocds-cardinal" / "docs_examples"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    # prepare.jsonl: a bid with a numeric id and no status (Cardinal's ``prepare`` fills statuses in).
+    market, summary = read_ocds(folder / "prepare.jsonl", return_summary=True)
+    assert summary.releases == 1 and market.ocds.bids["bid_id"].tolist() == ["1"]
+    assert summary.dropped.set_index("reason").loc["no tenderer id", "rows"] == 1
+    # coverage*.jsonl are JSON objects but not releases: no ocid, reported by line.
+    for name in ("coverage.jsonl", "coverage-bracket.jsonl", "coverage-duplicate.jsonl", "coverage-empty.jsonl"):
+        with pytest.raises(OCDSFormatError, match="line 1: no ocid"):
+            read_ocds_tables(folder / name)
+    for path in sorted((folder / "R").glob("*.jsonl")):
+        assert len(read_ocds_tables(path).summary.malformed) == 0, path.name
