@@ -692,7 +692,9 @@ def _evaluate(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) ->
     # Bid quality: the firm's skill plus this proposal's own merit, seen by every expert.
     merit = 48 + 4 * w.comp_quality[bc] + rng.normal(0.0, 2.0, size=nB)
     tech = merit[row_bid] + w.expert_severity[row_e] + rng.normal(0.0, 3.0, size=len(row_bid))
-    tech += cfg.captured_expert_bias * (comp_of_exp[row_e] == row_c)
+    biased = comp_of_exp[row_e] == row_c
+    tech += cfg.captured_expert_bias * biased
+    w.cap_expert_sat = np.bincount(row_e[biased], minlength=w.ne)[w.cap_experts] > 0
     # Technical part out of 75, price part out of 25 (the lowest valid price gets 25).
     score = np.clip(tech, 0, 75) + 25 * min_price[row_t] / w.b_price[row_bid]
     mean = np.full(nB, -np.inf)
@@ -1127,16 +1129,23 @@ def _truth(w: _World, tender_ids: np.ndarray, company_ids: np.ndarray, contract_
     cartel_ids = id_strings("G", n_cart)
     size = np.diff(w.cartel_ptr)
     ct = np.flatnonzero(w.t_cartel >= 0)
+    # Only what left a mark in the data is truth: cartels that rigged a tender,
+    # pairs whose company won a rigged tender, experts who sat where their company bid.
+    active = (np.bincount(w.t_cartel[ct], minlength=n_cart) > 0)[_expand(size)]
+    fav = np.bincount(w.t_buyer[w.t_scheme == _FAVOURED], minlength=w.nb)[w.fav_buyers] > 0
+    cap = np.bincount(w.t_agent[w.t_scheme == _AGENT], minlength=w.na)[w.cap_agents] > 0
+    sat = w.cap_expert_sat
     st = np.flatnonzero(w.t_group >= 0)
     group_ids = id_strings("S", w.n_split_groups)
     kid = contract_ids
     lend = np.flatnonzero(w.k_lending)
     return Truth.from_dict({
-        "cartels": {"cartel_id": cartel_ids[_expand(size)], "company_id": company_ids[w.cartel_members]},
+        "cartels": {"cartel_id": cartel_ids[_expand(size)][active], "company_id": company_ids[w.cartel_members][active]},
         "cartel_tenders": {"tender_id": tender_ids[ct], "cartel_id": cartel_ids[w.t_cartel[ct]]},
-        "favoured_pairs": {"buyer_id": buyer_ids[w.fav_buyers], "company_id": company_ids[w.fav_company]},
-        "captured_agents": {"agent_id": agent_ids[w.cap_agents], "company_id": company_ids[w.cap_agent_company]},
-        "captured_experts": {"expert_id": expert_ids[w.cap_experts], "company_id": company_ids[w.cap_expert_company]},
+        "favoured_pairs": {"buyer_id": buyer_ids[w.fav_buyers[fav]], "company_id": company_ids[w.fav_company[fav]]},
+        "captured_agents": {"agent_id": agent_ids[w.cap_agents[cap]], "company_id": company_ids[w.cap_agent_company[cap]]},
+        "captured_experts": {"expert_id": expert_ids[w.cap_experts[sat]],
+                             "company_id": company_ids[w.cap_expert_company[sat]]},
         "licence_lending": {"contract_id": kid[lend], "winner_id": company_ids[w.k_winner[lend]],
                             "builder_id": company_ids[w.k_builder[lend]]},
         "over_disbursement": {"contract_id": kid[w.k_over]},

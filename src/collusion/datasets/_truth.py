@@ -46,7 +46,10 @@ class Truth:
 
     Every attribute is a DataFrame of string ids that exist in the market
     (see :data:`TRUTH_COLUMNS` for the columns); an empty frame means the
-    scheme was disabled or found no room.
+    scheme was disabled or found no room. Only units that left a mark in the
+    data are listed: cartels that rigged at least one tender, favoured or
+    captured pairs whose company won at least one rigged tender, captured
+    experts who sat at least once where their company bid.
 
     Examples
     --------
