@@ -20,8 +20,7 @@ from ..features._contracts import (
     payee_roles,
     payment_shares,
 )
-from ..features._surprisal import flag_surprisal, z_surprisal
-from ..features._thresholds import robust_z
+from ..features._surprisal import violation_surprisal, z_surprisal
 from ..results import evidence
 from ._base import BaseDetector
 
@@ -31,19 +30,6 @@ __all__ = ["FundsDetector"]
 #: standard deviations the normal tail (1e-23) says nothing more, and the cap keeps one
 #: runaway signal from hiding whether a contract shows one anomaly or several.
 _Z_MAX = 10.0
-
-
-def _violation_surprisal(x: np.ndarray) -> np.ndarray:
-    """Surprisal of a signal that is zero for ordinary contracts (an excess, a lead, a share).
-
-    The robust z against the market measures how far the value lies from the
-    ordinary bulk; the flag surprisal (its market prevalence) is the floor for
-    any non-zero value, so even a small violation counts as a rare event.
-    """
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
-    pos = x > 0
-    z = np.minimum(robust_z(x), _Z_MAX)
-    return np.where(pos, np.maximum(z_surprisal(z), flag_surprisal(pos)), 0.0)
 
 
 class FundsDetector(BaseDetector):
@@ -193,9 +179,9 @@ class FundsDetector(BaseDetector):
 
     def _contract_scores(self, f: pd.DataFrame) -> pd.DataFrame:
         s = pd.DataFrame(index=f.index)
-        s["s_over_disbursement"] = _violation_surprisal(f["excess_ratio"].to_numpy())
-        s["s_misdirected_payment"] = _violation_surprisal(f["share_unrelated"].to_numpy())
-        s["s_early_payment"] = _violation_surprisal(f["days_early"].to_numpy())
+        s["s_over_disbursement"] = violation_surprisal(f["excess_ratio"].to_numpy(), z_max=_Z_MAX)
+        s["s_misdirected_payment"] = violation_surprisal(f["share_unrelated"].to_numpy(), z_max=_Z_MAX)
+        s["s_early_payment"] = violation_surprisal(f["days_early"].to_numpy(), z_max=_Z_MAX)
         s_disc = z_surprisal(np.minimum(f["z_discount"].to_numpy(), _Z_MAX))
         s_change = z_surprisal(np.minimum(f["z_change"].to_numpy(), _Z_MAX))
         s["s_win_low_change_high"] = 2.0 * np.minimum(s_disc, s_change)

@@ -7,26 +7,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._param_validation import Interval
 from ..features._contracts import to_days
-from ..features._lots import group_summary, lot_keys, tender_thresholds, threshold_bunching, window_groups
-from ..features._surprisal import flag_surprisal
+from ..features._lots import (
+    group_summary,
+    lot_keys,
+    rate_outside,
+    tender_thresholds,
+    threshold_bunching,
+    win_counts,
+    window_groups,
+)
+from ..features._surprisal import binom_surprisal, flag_surprisal
 from ..results import evidence
 from ._base import BaseDetector
 
 __all__ = ["LotSplittingDetector"]
 
-
-
-def _binom_surprisal(k: np.ndarray, n: np.ndarray, p: np.ndarray | float) -> np.ndarray:
-    """``-log P(X >= k)`` for ``X ~ Binomial(n, p)``; 0 where ``k <= 0``."""
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    p = np.clip(np.broadcast_to(np.asarray(p, dtype=np.float64), k.shape), 1e-12, 1 - 1e-12)
-    out = -stats.binom.logsf(k - 1, n, p)
-    return np.where(k > 0, np.maximum(out, 0.0), 0.0)
 
 
 class LotSplittingDetector(BaseDetector):
@@ -194,27 +192,34 @@ class LotSplittingDetector(BaseDetector):
         ratio = tf["ratio"].to_numpy()
         p_near = float(((ratio >= self.near_low) & ref).sum() / max(ref.sum(), 1))
         bunch = threshold_bunching(tf["buyer"].to_numpy(), ratio, low=self.near_low, high=1.0)
-        share = _cell_win_share(tf, summ["top_winner"].to_numpy(), summ["cell"].to_numpy())
+        top_winner = summ["top_winner"].to_numpy()
+        cell_wins, cell_awarded = win_counts(tf["cell"].to_numpy(), tf["winner"].to_numpy(),
+                                             summ["cell"].to_numpy(), top_winner)
+        cell_share = np.where(cell_awarded > 0, cell_wins / np.maximum(cell_awarded, 1), 0.0)
 
         split = summ["split"].to_numpy()
         n, n_aw, top = summ["n"].to_numpy(), summ["n_awarded"].to_numpy(), summ["top_wins"].to_numpy()
-        sig = pd.DataFrame(index=summ.index)
-        sig["s_split"] = flag_surprisal(split)
         # Baselines of the group's own buyer outside the group (shrunk to the market): a buyer
         # that always procures this way, or always awards one firm, is analysis 1's business;
         # a split is an episode that stands out against the buyer's other purchases.
-        p_no_g = _buyer_rate_excluding(tf["buyer"].to_numpy()[ref], tf["non_open"].to_numpy()[ref],
-                                       summ["buyer"].to_numpy(), n, summ["n_non_open"].to_numpy(), p_non_open)
-        share = _buyer_win_share_excluding(tf, summ, share)
+        gb = np.maximum(summ["buyer"].to_numpy(), 0)
+        rb = tf["buyer"].to_numpy()[ref]
+        n_b = np.bincount(rb, minlength=gb.max(initial=0) + 1)
+        k_b = np.bincount(rb[tf["non_open"].to_numpy()[ref]], minlength=n_b.size)
+        p_no_g = rate_outside(k_b[gb], n_b[gb], summ["n_non_open"].to_numpy(), n, p_non_open)
+        b_wins, b_awarded = win_counts(tf["buyer"].to_numpy(), tf["winner"].to_numpy(), gb, top_winner)
+        share = np.where(top_winner >= 0, rate_outside(b_wins, b_awarded, top, n_aw, cell_share), cell_share)
+        sig = pd.DataFrame(index=summ.index)
+        sig["s_split"] = flag_surprisal(split)
         # Groups are keyed by procedure class, so "all members non-open" holds by construction;
         # the evidence is that this buyer procured the group without open competition at all.
         sig["s_non_open"] = np.where(summ["n_non_open"].to_numpy() > 0, -np.log(p_no_g), 0.0)
-        sig["s_near_threshold"] = _binom_surprisal(summ["n_near"].to_numpy(), n, p_near)
+        sig["s_near_threshold"] = binom_surprisal(summ["n_near"].to_numpy(), n, p_near)
         bp = bunch["p_value"].to_numpy()
         # The buyer's bunching supports the group in proportion to the members inside the bunch.
         sig["s_buyer_bunching"] = (-np.log(np.maximum(bp[np.maximum(summ["buyer"].to_numpy(), 0)], 1e-300))
                                    * summ["n_near"].to_numpy() / n)
-        sig["s_same_winner"] = np.where(top >= 2, _binom_surprisal(top - 1, n_aw - 1, share), 0.0)
+        sig["s_same_winner"] = np.where(top >= 2, binom_surprisal(top - 1, n_aw - 1, share), 0.0)
         evaded = split & (summ["n_non_open"].to_numpy() > 0)
         score = np.where(evaded, sig.sum(axis=1).to_numpy(), 0.0)
 
@@ -313,54 +318,3 @@ class LotSplittingDetector(BaseDetector):
                                      path=path))
             out.append(recs)
         return out
-
-
-def _cell_win_share(tf: pd.DataFrame, company: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Share of the awarded tenders of ``cell`` won by ``company`` (0 where unknown)."""
-    w = tf["winner"].to_numpy()
-    c = tf["cell"].to_numpy()
-    ok = (w >= 0) & (c >= 0)
-    n_co = int(max(w.max(initial=-1), np.max(company, initial=-1))) + 2
-    keys, counts = np.unique(c[ok] * n_co + w[ok], return_counts=True)
-    awarded = np.bincount(c[ok], minlength=int(c.max(initial=-1)) + 1)
-    q = np.where((company >= 0) & (cell >= 0), cell * n_co + company, -1)
-    pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
-    hits = (keys.size > 0) & (keys[pos] == q) if keys.size else np.zeros(q.size, bool)
-    wins = np.where(hits, counts[pos] if keys.size else 0, 0)
-    tot = np.where(cell >= 0, awarded[np.maximum(cell, 0)] if awarded.size else 0, 0)
-    return np.where(tot > 0, wins / np.maximum(tot, 1), 0.0)
-
-
-#: Weight of the market baseline, in tenders, when estimating a buyer's own rates.
-_PRIOR = 10.0
-
-
-def _buyer_rate_excluding(
-    buyer: np.ndarray, flag: np.ndarray, group_buyer: np.ndarray, group_n: np.ndarray, group_k: np.ndarray,
-    p_market: float,
-) -> np.ndarray:
-    """Each group's buyer's rate of ``flag`` outside the group, shrunk towards the market rate."""
-    n_b = np.bincount(buyer, minlength=int(group_buyer.max(initial=0)) + 1)
-    k_b = np.bincount(buyer[flag], minlength=n_b.size)
-    gb = np.maximum(group_buyer, 0)
-    n_out = np.maximum(n_b[gb] - group_n, 0)
-    k_out = np.clip(k_b[gb] - group_k, 0, None)
-    return (k_out + _PRIOR * p_market) / (n_out + _PRIOR)
-
-
-def _buyer_win_share_excluding(tf: pd.DataFrame, summ: pd.DataFrame, cell_share: np.ndarray) -> np.ndarray:
-    """Share of the buyer's other awards won by the group's top winner, shrunk towards its cell share."""
-    b = tf["buyer"].to_numpy()
-    w = tf["winner"].to_numpy()
-    ok = (b >= 0) & (w >= 0)
-    n_co = int(max(w.max(initial=-1), summ["top_winner"].max())) + 2
-    keys, counts = np.unique(b[ok] * n_co + w[ok], return_counts=True)
-    awarded = np.bincount(b[ok], minlength=int(summ["buyer"].max()) + 1)
-    gb = np.maximum(summ["buyer"].to_numpy(), 0)
-    top = summ["top_winner"].to_numpy()
-    q = gb * n_co + np.maximum(top, 0)
-    pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
-    wins = np.where((keys.size > 0) & (keys[pos] == q), counts[pos], 0) if keys.size else np.zeros(q.size)
-    w_out = np.maximum(wins - summ["top_wins"].to_numpy(), 0)
-    n_out = np.maximum(awarded[gb] - summ["n_awarded"].to_numpy(), 0)
-    return np.where(top >= 0, (w_out + _PRIOR * cell_share) / (n_out + _PRIOR), cell_share)

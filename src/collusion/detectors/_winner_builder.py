@@ -13,7 +13,6 @@ from ..features._contracts import (
     graph_accounts,
     graph_ties,
     lending_hubs,
-    lookup_pairs,
     manager_ties,
     payee_roles,
     payment_shares,
@@ -120,8 +119,7 @@ class WinnerBuilderDetector(BaseDetector):
         )
         f.insert(0, "contract", np.arange(n_c))
         f["tender"], f["winner"], f["builder"] = tender, winner, builder
-        links, person_company = graph_ties(graph)
-        f["builder_linked"] = f["builder_differs"].to_numpy() & lookup_pairs(links, winner, builder)
+        _, person_company = graph_ties(graph)
 
         # Money: share of the paid amount that reached the builder (or its ties) rather than the winner.
         share_b = np.zeros(n_c)

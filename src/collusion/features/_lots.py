@@ -29,8 +29,10 @@ from ._segments import group_order, segment_broadcast, segment_min
 __all__ = [
     "group_summary",
     "lot_keys",
+    "rate_outside",
     "tender_thresholds",
     "threshold_bunching",
+    "win_counts",
     "window_groups",
 ]
 
@@ -325,3 +327,72 @@ def threshold_bunching(
     return pd.DataFrame({"n": n, "n_near": k, "share_near": share, "p_market": p, "p_value": pval})
 
 
+
+
+def win_counts(
+    unit: np.ndarray, winner: np.ndarray, query_unit: np.ndarray, query_company: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wins of a company among the awarded tenders of a unit (a buyer, a market cell...).
+
+    Parameters
+    ----------
+    unit, winner : array of int
+        Unit code and winning company code of each tender (-1 = none).
+    query_unit, query_company : array of int
+        Pairs to look up (-1 gives 0 wins).
+
+    Returns
+    -------
+    wins : numpy.ndarray
+        Tenders of ``query_unit[k]`` won by ``query_company[k]``.
+    awarded : numpy.ndarray
+        Awarded tenders of ``query_unit[k]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wins, awarded = win_counts(np.array([0, 0, 0, 1, 1]), np.array([7, 7, 3, 7, -1]),
+    ...                            np.array([0, 1, 0, -1]), np.array([7, 7, 5, 7]))
+    >>> wins.tolist(), awarded.tolist()
+    ([2, 1, 0, 0], [3, 1, 3, 0])
+    """
+    u = np.asarray(unit, dtype=np.int64)
+    w = np.asarray(winner, dtype=np.int64)
+    qu = np.asarray(query_unit, dtype=np.int64)
+    qc = np.asarray(query_company, dtype=np.int64)
+    ok = (u >= 0) & (w >= 0)
+    width = np.int64(max(int(w.max(initial=-1)), int(qc.max(initial=-1))) + 2)
+    keys, counts = np.unique(u[ok] * width + w[ok], return_counts=True)
+    awarded_per_unit = np.bincount(u[ok], minlength=int(max(u.max(initial=-1), qu.max(initial=-1))) + 1)
+    valid = (qu >= 0) & (qc >= 0)
+    q = np.where(valid, qu * width + qc, -1)
+    wins = np.zeros(q.size, dtype=np.int64)
+    if keys.size:
+        pos = np.clip(np.searchsorted(keys, q), 0, keys.size - 1)
+        hit = valid & (keys[pos] == q)
+        wins[hit] = counts[pos[hit]]
+    awarded = np.where(qu >= 0, awarded_per_unit[np.maximum(qu, 0)] if awarded_per_unit.size else 0, 0)
+    return wins, awarded.astype(np.int64)
+
+
+def rate_outside(
+    k_all: np.ndarray, n_all: np.ndarray, k_in: np.ndarray, n_in: np.ndarray, prior_rate: Any, *,
+    prior: float = 10.0,
+) -> np.ndarray:
+    """A rate measured outside a group, shrunk towards a prior rate.
+
+    ``(k_all - k_in + prior · prior_rate) / (n_all - n_in + prior)``: the
+    baseline an entity (a buyer) shows on everything *except* the group being
+    judged, with ``prior`` pseudo-observations at ``prior_rate`` so that an
+    entity with little history falls back on the market.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rate_outside(np.array([12, 3]), np.array([20, 3]), np.array([2, 3]), np.array([10, 3]), 0.2).round(3).tolist()
+    [0.6, 0.2]
+    """
+    k = np.maximum(np.asarray(k_all, dtype=np.float64) - np.asarray(k_in, dtype=np.float64), 0.0)
+    n = np.maximum(np.asarray(n_all, dtype=np.float64) - np.asarray(n_in, dtype=np.float64), 0.0)
+    k = np.minimum(k, n)
+    return (k + prior * np.asarray(prior_rate, dtype=np.float64)) / (n + prior)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["flag_surprisal", "tail_surprisal", "z_surprisal"]
+__all__ = ["binom_surprisal", "flag_surprisal", "tail_surprisal", "violation_surprisal", "z_surprisal"]
 
 _LOG2 = float(np.log(2.0))
 
@@ -95,3 +95,42 @@ def z_surprisal(z: np.ndarray) -> np.ndarray:
     """
     zz = np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0)
     return np.maximum(-stats.norm.logsf(np.maximum(zz, 0.0)) - _LOG2, 0.0)
+
+
+def binom_surprisal(k: np.ndarray, n: np.ndarray, p: np.ndarray | float) -> np.ndarray:
+    """Exact binomial upper-tail surprisal ``-log P(X >= k)``, ``X ~ Binomial(n, p)``; 0 where ``k <= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binom_surprisal(np.array([0, 2, 3]), np.array([3, 3, 3]), 0.1).round(3).tolist()
+    [0.0, 3.576, 6.908]
+    """
+    kk = np.asarray(k, dtype=np.float64)
+    nn = np.asarray(n, dtype=np.float64)
+    pp = np.clip(np.broadcast_to(np.asarray(p, dtype=np.float64), np.broadcast(kk, nn).shape), 1e-12, 1 - 1e-12)
+    out = -stats.binom.logsf(kk - 1, nn, pp)
+    return np.where(kk > 0, np.maximum(np.nan_to_num(out, nan=0.0), 0.0), 0.0)
+
+
+def violation_surprisal(x: np.ndarray, *, z_max: float = 10.0) -> np.ndarray:
+    """Surprisal of a signal that is zero for ordinary units (an excess payment, a lead, a share).
+
+    The robust z against the market (capped at ``z_max``) measures how far a
+    value lies from the ordinary bulk; the value's prevalence
+    (:func:`flag_surprisal` of ``x > 0``) is the floor for any non-zero value,
+    so a small violation still counts as the rare event it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.r_[np.zeros(98), 1.0, 40.0]
+    >>> violation_surprisal(x)[[0, 98, 99]].round(2).tolist()
+    [0.0, 3.7, 52.54]
+    """
+    from ._thresholds import robust_z
+
+    v = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
+    pos = v > 0
+    z = np.minimum(robust_z(v), z_max)
+    return np.where(pos, np.maximum(z_surprisal(z), flag_surprisal(pos)), 0.0)
