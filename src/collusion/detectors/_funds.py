@@ -217,14 +217,11 @@ class FundsDetector(BaseDetector):
         b_ids = _ids(m, "company", f["builder"].to_numpy())
         by_ids = _ids(m, "buyer", f["buyer"].to_numpy())
         strangers = _stranger_payees(m, role, n=len(f))
-        members = []
-        for k, w, b, by, extra in zip(cid, w_ids, b_ids, by_ids, strangers):
-            mem = [f"contract:{k}", f"company:{w}"]
-            if b is not None and b != w:
-                mem.append(f"company:{b}")
-            if by is not None:
-                mem.append(f"buyer:{by}")
-            members.append(mem + [f"company:{x}" for x in extra])
+        b_ids = np.where(b_ids == w_ids, None, b_ids)
+        cols = [_labels("contract", cid), _labels("company", w_ids), _labels("company", b_ids), _labels("buyer", by_ids)]
+        members = [[x for x in row if x is not None] for row in zip(*cols)]
+        for k in np.flatnonzero([len(x) > 0 for x in strangers]):
+            members[k] += [f"company:{x}" for x in strangers[k]]
         contracts = f.assign(unit="contract", entity_type="contract", entity_id=cid, other_type=None, other_id=None,
                              members=members, tender_ids=[[x] if x is not None else [] for x in t_ids],
                              stranger_payees=strangers)
@@ -241,7 +238,7 @@ class FundsDetector(BaseDetector):
         tender_lists = [list(tid[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
         projects = pj.assign(
             unit="project", entity_type="project", entity_id=pid, other_type=None, other_id=None,
-            members=[[f"project:{p}"] + ([f"buyer:{b}"] if b is not None else []) for p, b in zip(pid, pb)],
+            members=[[x for x in row if x is not None] for row in zip(_labels("project", pid), _labels("buyer", pb))],
             tender_ids=tender_lists,
         )
         return pd.concat([contracts, projects], ignore_index=True)
@@ -342,6 +339,15 @@ def _project_evidence(row: Any) -> list[dict[str, Any]]:
                              detail=f"{row.n_exceed} of {row.n_steps} cost-chain steps above the previous figure",
                              path=[p]))
     return recs
+
+
+def _labels(kind: str, ids: np.ndarray) -> np.ndarray:
+    """``"kind:id"`` node labels as an object array (``None`` stays ``None``)."""
+    ids = np.asarray(ids, dtype=object)
+    out = np.full(ids.size, None, dtype=object)
+    ok = np.array([v is not None for v in ids], dtype=bool)
+    out[ok] = (kind + ":") + ids[ok].astype(str).astype(object)
+    return out
 
 
 def _ids(m: Any, kind: str, codes: np.ndarray) -> np.ndarray:
