@@ -30,6 +30,8 @@ __all__ = ["FundsDetector"]
 #: standard deviations the normal tail (1e-23) says nothing more, and the cap keeps one
 #: runaway signal from hiding whether a contract shows one anomaly or several.
 _Z_MAX = 10.0
+#: Statistical signals get an evidence record once they are rarer than 1 in 20 (nats).
+_NOTABLE = float(np.log(20.0))
 
 
 class FundsDetector(BaseDetector):
@@ -298,16 +300,16 @@ def _contract_evidence(m: Any, pay: pd.DataFrame | None, row: Any) -> list[dict[
                              path=[k, "paid", strangers[0]] if strangers else [k, "paid"]))
     if row.n_early > 0:
         recs.append(evidence("early_payment", row.days_early, 0.0,
-                             detail=f"{row.n_early} payment(s) totalling {row.early_amount:,.0f} made up to "
+                             detail=f"{int(row.n_early)} payment(s) totalling {row.early_amount:,.0f} made up to "
                                     f"{row.days_early:.0f} days before the contract was signed",
                              path=[k, "paid", w]))
-    if row.s_win_low_change_high > 0:
+    if row.s_win_low_change_high > _NOTABLE:
         recs.append(evidence("win_low_change_high", row.award_ratio, float("nan"),
                              detail=f"awarded at {row.award_ratio:.0%} of the estimate, then approved changes of "
                                     f"{row.change_rate:+.0%} brought it to {(row.amount + row.approved_delta) / row.estimate:.0%}"
                                     f" (discount z={row.z_discount:.1f}, change z={row.z_change:.1f})",
                              path=[f"tender:{row.tender_ids[0]}" if row.tender_ids else k, "awarded", k]))
-    if row.s_change_rate > 0 and np.isfinite(row.z_change):
+    if row.s_change_rate > _NOTABLE and np.isfinite(row.z_change):
         recs.append(evidence("change_rate", row.change_rate, float("nan"),
                              detail=f"approved change rate {row.change_rate:+.1%} lies {row.z_change:.1f} robust SDs "
                                     "above the buyer's contracts in this category",
@@ -336,7 +338,7 @@ def _project_evidence(row: Any) -> list[dict[str, Any]]:
                                  path=[p]))
     if not recs:
         recs.append(evidence("cost_chain_steps_over", float(row.n_exceed), 0.0,
-                             detail=f"{row.n_exceed} of {row.n_steps} cost-chain steps above the previous figure",
+                             detail=f"{int(row.n_exceed)} of {int(row.n_steps)} cost-chain steps above the previous figure",
                              path=[p]))
     return recs
 

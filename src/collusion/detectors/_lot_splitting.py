@@ -283,29 +283,29 @@ class LotSplittingDetector(BaseDetector):
             buyer = row.members[0]
             recs = [evidence("sum_of_estimates", row.sum_ratio * float(np.min(thr[row.rows])),
                              float(np.min(thr[row.rows])),
-                             detail=f"{row.n} tenders of {buyer} within {row.span_days:.0f} days sum to "
+                             detail=f"{int(row.n)} tenders of {buyer} within {row.span_days:.0f} days sum to "
                                     f"{row.sum_ratio:.2f}× the open-tender threshold, each below it",
                              path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"])]
             if row.n_non_open:
                 recs.append(evidence("non_open_procedures", float(row.n_non_open), row.n * row.p_non_open,
-                                     detail=f"{row.n_non_open} of {row.n} awarded without open procedure "
+                                     detail=f"{int(row.n_non_open)} of {int(row.n)} awarded without open procedure "
                                             f"(market share below the threshold {row.p_non_open:.0%})",
                                      path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"]))
             if row.n_near:
                 recs.append(evidence("near_threshold", float(row.n_near), row.n * row.p_near,
-                                     detail=f"{row.n_near} of {row.n} estimates within "
+                                     detail=f"{int(row.n_near)} of {int(row.n)} estimates within "
                                             f"[{self.near_low:.0%}, 100%) of the threshold",
                                      path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}"]))
             if row.s_buyer_bunching > 0:
                 recs.append(evidence("buyer_bunching", float(row.buyer_near), row.buyer_n * row.buyer_p_market,
-                                     detail=f"{buyer} has {row.buyer_near} of {row.buyer_n} estimates just below the "
+                                     detail=f"{buyer} has {int(row.buyer_near)} of {int(row.buyer_n)} estimates just below the "
                                             f"threshold (market share {row.buyer_p_market:.1%})",
                                      path=[buyer]))
             if row.top_wins >= 2:
                 w = f"company:{cid[row.top_winner]}"
                 recs.append(evidence("same_winner", float(row.top_wins), max(row.n_awarded, 0) * row.top_share,
-                                     detail=f"{w} won {row.top_wins} of the {row.n_awarded} awarded tenders "
-                                            f"(its share of the cell's awards: {row.top_share:.1%})",
+                                     detail=f"{w} won {int(row.top_wins)} of the {int(row.n_awarded)} awarded tenders "
+                                            f"(its share of the buyer's other awards: {row.top_share:.1%})",
                                      path=[buyer, "organizes", f"tender:{tid[row.rows[0]]}", "wins", w]))
             for r in row.rows:
                 when = "" if pd.isna(pub.iloc[r]) else f", published {pd.Timestamp(pub.iloc[r]).date()}"

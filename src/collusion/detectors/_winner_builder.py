@@ -276,8 +276,8 @@ class WinnerBuilderDetector(BaseDetector):
                                  path=[p, "relations", b, "builds", k] if row.pm_tied_builder else [p, "manages", k]))
         if row.winner_builders > 1:
             recs.append(evidence("winner_lends_to_builders", float(row.winner_builders), float(row.winner_expected),
-                                 detail=f"{w} has {row.winner_builders} different builders on "
-                                        f"{row.winner_contracts} contracts",
+                                 detail=f"{w} has {int(row.winner_builders)} different builders on "
+                                        f"{int(row.winner_contracts)} contracts",
                                  path=[w, "signs", k, "builds", b]))
         return recs
 
@@ -286,12 +286,12 @@ class WinnerBuilderDetector(BaseDetector):
         w, b = f"company:{row.entity_id}", f"company:{row.other_id}"
         recs = [
             evidence("contracts_built_for_winner", float(row.n_contracts), None,
-                     detail=f"{b} builds {row.n_contracts} contract(s) won by {w}: {', '.join(row.contract_ids[:10])}",
+                     detail=f"{b} builds {int(row.n_contracts)} contract(s) won by {w}: {', '.join(row.contract_ids[:10])}",
                      path=[w, "signs", f"contract:{row.contract_ids[0]}", "builds", b]),
         ]
         if row.n_lost:
             recs.append(evidence("builder_lost_same_tender", float(row.n_lost), None,
-                                 detail=f"{b} bid and lost in {row.n_lost} of those tenders",
+                                 detail=f"{b} bid and lost in {int(row.n_lost)} of those tenders",
                                  path=[b, "bids", f"tender:{row.tender_ids[0]}"]))
         if row.share_builder > 0:
             recs.append(evidence("share_paid_to_builder", float(row.share_builder), 0.0,
@@ -299,7 +299,7 @@ class WinnerBuilderDetector(BaseDetector):
                                  path=[f"contract:{row.contract_ids[0]}", "paid", b]))
         if row.n_pm_builder:
             recs.append(evidence("project_manager_of_builder", float(row.n_pm_builder), 0.0,
-                                 detail=f"on {row.n_pm_builder} contract(s) the project manager is tied to {b}",
+                                 detail=f"on {int(row.n_pm_builder)} contract(s) the project manager is tied to {b}",
                                  path=[b, "builds", f"contract:{row.contract_ids[0]}"]))
         if row.hub_surprisal > 0:
             recs.append(evidence("winner_lending_hub", float(row.hub_surprisal), float(-np.log(0.5)),
