@@ -131,3 +131,23 @@ def test_invariant_to_relabelling_scaling_and_row_order() -> None:
     sa, sb = sa.sort_index(), sb.sort_index()
     assert sa.index.equals(sb.index)
     np.testing.assert_allclose(sa.to_numpy(), sb.to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_raw_signals_do_not_depend_on_unrelated_contracts() -> None:
+    m = _hand_market()
+    base = FundsDetector().fit(m).units_
+    frames = {k: v.copy() for k, v in m.items()}
+    frames["tenders"] = pd.concat([frames["tenders"], pd.DataFrame({
+        "tender_id": ["T99"], "buyer_id": "B2", "category": "water", "estimate": 50.0, "project_id": "J0"})])
+    frames["bids"] = pd.concat([frames["bids"], pd.DataFrame({
+        "tender_id": ["T99"], "bidder_id": ["C99"], "price": [40.0], "is_winner": [True]})])
+    frames["contracts"] = pd.concat([frames["contracts"], pd.DataFrame({
+        "contract_id": ["K99"], "tender_id": ["T99"], "winner_id": ["C99"], "amount": [40.0],
+        "signed_at": [pd.Timestamp("2024-06-01")]})])
+    frames["payments"] = pd.concat([frames["payments"], pd.DataFrame({
+        "contract_id": ["K99"], "amount": [80.0], "paid_at": [pd.Timestamp("2024-05-01")], "payee_id": ["X"]})])
+    more = FundsDetector().fit(Market.from_frames(**frames)).units_
+    raw = ["paid", "ceiling", "excess", "excess_ratio", "share_unrelated", "n_early", "days_early", "change_rate"]
+    pd.testing.assert_frame_equal(base.loc[base["unit"] == "contract", raw].astype(float),
+                                  more.loc[base.index[base["unit"] == "contract"], raw].astype(float))
+    assert more.loc["K99", "excess"] == 40.0 and more.loc["K99", "share_unrelated"] == 1.0
