@@ -473,7 +473,7 @@ class BidRiggingDetector(BaseDetector):
         frames = []
         n_all = graph.n("company")
 
-        def add(H: sp.spmatrix, kind: str, hubs: sp.spmatrix | None = None) -> None:
+        def add(H: sp.spmatrix, kind: str) -> None:
             H = sp.csr_matrix(H)[:n_c]
             if H.nnz == 0:
                 return
