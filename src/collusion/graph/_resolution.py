@@ -843,6 +843,17 @@ def _residue(key: str, common: set[str], vocab: re.Pattern[str] | None) -> str:
     return "".join(ch for ch, g in zip(key, generic) if not g)
 
 
+def _core_agrees(a: str, b: str) -> bool:
+    # An empty remainder (a name made of generic words only) identifies nothing.
+    if not a or not b:
+        return False
+    if any(ord(ch) >= 0x2E80 for ch in a + b):
+        return a in b or b in a
+    # Latin keys have lost their blanks; inside them one pinyin name hides in
+    # another (hongding in zhongding), so only a prefix counts.
+    return a.startswith(b) or b.startswith(a)
+
+
 def _same_core(
     keys: np.ndarray, u: np.ndarray, v: np.ndarray, vocab: Sequence[str], share: float, min_count: int
 ) -> np.ndarray:
@@ -863,9 +874,7 @@ def _same_core(
     involved = np.unique(np.concatenate([u, v]))
     residue = {int(k): _residue(str(keys[k]), common, pattern) for k in involved}
     return np.fromiter(
-        # An empty remainder (a name made of generic words only) identifies nothing.
-        (bool(a) and bool(b) and ((a in b) or (b in a))
-         for a, b in ((residue[int(x)], residue[int(y)]) for x, y in zip(u, v))),
+        (_core_agrees(a, b) for a, b in ((residue[int(x)], residue[int(y)]) for x, y in zip(u, v))),
         dtype=bool,
         count=u.size,
     )
@@ -990,7 +999,7 @@ _MATCH_DOC_PARAMS = """
         ``"token_sort_ratio"``, ``"WRatio"``...).
     n_keys : int, default 4
         Rarest n-grams used as blocking keys per value.
-    max_block : int, default 200
+    max_block : int, default 50
         Blocks larger than this are skipped (a key that common says nothing).
     prefix_len : int, default 4
         Prefix length of the ``"prefix"`` blocking.
@@ -1001,7 +1010,7 @@ _MATCH_DOC_PARAMS = """
         with generic words (``generic_words``) and, in CJK keys, character
         bigrams found in at least ``common_share`` of the CJK keys (and 5
         keys) removed, both remainders must be non-empty and one must
-        contain the other. This rejects 青岛建力机电安装 vs 青岛建正机电安装
+        contain the other (for Latin keys, start with the other). This rejects 青岛建力机电安装 vs 青岛建正机电安装
         (one character, but another trade name) and 1号 vs 2号, and keeps
         typos inside generic words and added words. Look-alike typos inside
         the trade name itself are then missed: a name alone cannot tell them
@@ -1035,7 +1044,7 @@ def match_names(
     blocking: Any = "ngram",
     scorer: Any = "ratio",
     n_keys: int = 4,
-    max_block: int = 200,
+    max_block: int = 50,
     prefix_len: int = 4,
     workers: int = 1,
     core_check: bool = True,
@@ -1079,7 +1088,7 @@ def match_addresses(
     blocking: Any = "ngram",
     scorer: Any = "ratio",
     n_keys: int = 4,
-    max_block: int = 200,
+    max_block: int = 50,
     prefix_len: int = 4,
     workers: int = 1,
     core_check: bool = True,
