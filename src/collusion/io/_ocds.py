@@ -74,6 +74,7 @@ Identifiers given as JSON numbers are turned into text (as Cardinal's
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -342,6 +343,8 @@ class _Rows:
         self.contracts: list[tuple] = []
         self.transactions: list[tuple] = []
         self.parties: list[tuple] = []
+        self.entries = 0  # lines or package entries seen
+        self.package_kind = ""
 
     def add(self, release: dict, line: int) -> None:
         r = len(self.releases)
@@ -490,9 +493,14 @@ _FLOATS = {"number_of_tenderers", "value_amount", "budget_amount", "amount"}
 
 
 def _parse_dates(values: pd.Series) -> pd.Series:
-    """ISO 8601 text -> UTC-naive datetime64[ns]; invalid or absent -> NaT."""
-    out = pd.to_datetime(values.astype(object), errors="coerce", utc=True, format="ISO8601")
-    return out.dt.tz_localize(None).astype("datetime64[ns]")
+    """ISO 8601 text -> UTC-naive datetime64[ns]; invalid or absent -> NaT.
+
+    Each distinct string is parsed once: dates repeat a lot in procurement data.
+    """
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    parsed = pd.to_datetime(pd.Series(uniques, dtype=object), errors="coerce", utc=True, format="ISO8601")
+    table = np.append(parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+    return pd.Series(table[codes], index=values.index)
 
 
 def _frame(name: str, rows: list[tuple]) -> pd.DataFrame:
@@ -662,6 +670,27 @@ def _entries(path: Path, fmt: str) -> Iterator[tuple[int, str, Any]]:
 # --------------------------------------------------------------------------- public readers
 
 
+def _consume(stream: Iterator[tuple[int, str, Any]], rows: _Rows, bad: list, take: Any) -> None:
+    """Feed package/JSONL entries to ``take``; count them on ``rows``."""
+    rows.entries, rows.package_kind = 0, ""
+    for line, key, entry in stream:
+        rows.entries += 1
+        if key == "error":
+            bad.append((line, entry.reason, entry.detail[:200]))
+            continue
+        if key == "records":
+            rows.package_kind = "record package"
+            compiled = entry.get("compiledRelease") if isinstance(entry, dict) else None
+            if not isinstance(compiled, dict):
+                bad.append((line, "record without compiledRelease", str(entry.get("ocid", ""))[:80]
+                            if isinstance(entry, dict) else type(entry).__name__))
+                continue
+            take(compiled, line)
+        else:
+            rows.package_kind = rows.package_kind or ("release package" if key == "releases" else "jsonl")
+            take(entry, line)
+
+
 def read_ocds_tables(
     path: str | Path,
     *,
@@ -703,8 +732,6 @@ def read_ocds_tables(
     rows = _Rows()
     bad: list[tuple[int, str, str]] = []
     seen: set[str] = set()
-    n_entries = 0
-    package_kind = ""
 
     def take(release: Any, line: int) -> None:
         if not isinstance(release, dict):
@@ -732,22 +759,18 @@ def read_ocds_tables(
         stream: Iterator[tuple[int, str, Any]] = ((first_line, key, e) for e in package[key])
     else:
         stream = _entries(path, "jsonl" if kind == "jsonl" else "package")
-    for line, key, entry in stream:
-        n_entries += 1
-        if key == "error":
-            bad.append((line, entry.reason, entry.detail[:200]))
-            continue
-        if key == "records":
-            package_kind = "record package"
-            compiled = entry.get("compiledRelease") if isinstance(entry, dict) else None
-            if not isinstance(compiled, dict):
-                bad.append((line, "record without compiledRelease", str(entry.get("ocid", ""))[:80]
-                            if isinstance(entry, dict) else type(entry).__name__))
-                continue
-            take(compiled, line)
-        else:
-            package_kind = package_kind or ("release package" if key == "releases" else "jsonl")
-            take(entry, line)
+    # The parse allocates millions of long-lived tuples: cyclic GC passes over them
+    # cost more than the parse itself and find nothing to free.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _consume(stream, rows, bad, take)
+        frames = {name: _frame(name, getattr(rows, name)) for name in _COLUMNS}
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    n_entries = rows.entries
+    package_kind = rows.package_kind
 
     malformed = pd.DataFrame(bad, columns=["line", "reason", "detail"]).astype({"line": np.int64})
     errors = malformed[~malformed["reason"].str.startswith("duplicate ocid")]
@@ -758,7 +781,7 @@ def read_ocds_tables(
         })
         raise OCDSFormatError(problems, source=str(path))
 
-    tables = OCDSTables(**{name: _frame(name, getattr(rows, name)) for name in _COLUMNS})
+    tables = OCDSTables(**frames)
     tables.summary = OCDSSummary(
         source=str(path),
         format=package_kind or ("jsonl" if kind == "jsonl" else "release package"),
