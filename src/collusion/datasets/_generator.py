@@ -678,14 +678,15 @@ def _evaluate(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) ->
     pe[pptr[ct]] = ce
 
     # Scores: every panel member scores every valid bid of the tender.
+    # Rows come out in the canonical (tender, bidder, expert) order: bids sorted by
+    # bidder within the tender, each repeated over its panel sorted by expert.
+    pe = (np.sort(pt.astype(np.int64) * w.ne + pe) % w.ne).astype(np.int64)
     vb = np.flatnonzero(valid & evaluated[bt])
-    vcount = np.bincount(bt[vb], minlength=n)
-    vptr = _ptr(vcount)
-    reps = vcount[pt]
-    row_panel = np.repeat(np.arange(len(pt), dtype=np.int32), reps)
-    row_bid = vb[vptr[pt][row_panel] + _within(reps)].astype(np.int32)
-    row_e = pe[row_panel].astype(np.int32)
-    row_t = pt[row_panel].astype(np.int32)
+    vb = vb[np.argsort(bt[vb].astype(np.int64) * w.nc + bc[vb], kind="stable")]
+    reps = psize[bt[vb]]
+    row_bid = np.repeat(vb, reps).astype(np.int32)
+    row_t = bt[row_bid].astype(np.int32)
+    row_e = pe[pptr[row_t] + _within(reps)].astype(np.int32)
     row_c = bc[row_bid]
     min_price = np.full(n, np.inf)
     np.minimum.at(min_price, bt[vb], w.b_price[vb])
@@ -814,9 +815,9 @@ def _contracts(w: _World, rng: np.random.Generator, n: int, cfg: MarketConfig) -
     delta = np.round(np.concatenate([delta, np.repeat(gap, n_w) * share]), 2)
     kind = np.concatenate([kind, rng.integers(0, 2, size=len(wck))])
     approved = np.concatenate([approved, np.ones(len(wck), dtype=bool)])
-    o = np.argsort(ck, kind="stable")
-    ck, delta, kind, approved = ck[o], delta[o], kind[o], approved[o]
     changed = signed[ck] + (rng.uniform(0.1, 0.9, size=len(ck)) * (completed - signed)[ck]).astype(np.int64)
+    o = np.lexsort((delta, changed, ck))  # canonical order: contract, date, delta
+    ck, delta, kind, approved, changed = ck[o], delta[o], kind[o], approved[o], changed[o]
     base = amount + np.bincount(ck, weights=delta * approved, minlength=nk)
     final_amount = np.round(base * (1 + rng.normal(0.0, 0.005, size=nk)), 2)
 
@@ -1064,18 +1065,20 @@ def generate_frames(
         "awarded_at": _seconds_to_datetime(w.t_awarded, missing=~awarded),
     })
     n_ip = int(w.ip_ptr[-1]) + 2 * w.R
+    o = _bid_order(w)
     bids = pd.DataFrame({
-        "tender_id": _categorical(w.bt, dt["tender"]),
-        "bidder_id": _categorical(w.bc, dt["company"]),
-        "price": w.b_price,
-        "is_winner": w.b_winner,
-        "disqualified": w.b_disq,
-        "submitted_at": _seconds_to_datetime(w.b_submitted),
-        "ip": _categorical(w.b_ip, _cat_dtype(ip_strings(np.arange(n_ip)))),
-        "mac": _categorical(w.b_mac, _cat_dtype(mac_strings(np.arange(int(w.mac_ptr[-1]))))),
-        "doc_fingerprint": _categorical(w.b_doc, _cat_dtype(fingerprint_strings(np.arange(nc + _N_TEMPLATES + na)))),
-        "bond_account": _categorical(w.b_acct, account_dtype := _cat_dtype(account_strings(np.arange(nc)))),
-        "contact": _categorical(w.b_contact, w.phone_dtype),
+        "tender_id": _categorical(w.bt[o], dt["tender"]),
+        "bidder_id": _categorical(w.bc[o], dt["company"]),
+        "price": w.b_price[o],
+        "is_winner": w.b_winner[o],
+        "disqualified": w.b_disq[o],
+        "submitted_at": _seconds_to_datetime(w.b_submitted[o]),
+        "ip": _categorical(w.b_ip[o], _cat_dtype(ip_strings(np.arange(n_ip)))),
+        "mac": _categorical(w.b_mac[o], _cat_dtype(mac_strings(np.arange(int(w.mac_ptr[-1]))))),
+        "doc_fingerprint": _categorical(w.b_doc[o],
+                                        _cat_dtype(fingerprint_strings(np.arange(nc + _N_TEMPLATES + na)))),
+        "bond_account": _categorical(w.b_acct[o], account_dtype := _cat_dtype(account_strings(np.arange(nc)))),
+        "contact": _categorical(w.b_contact[o], w.phone_dtype),
     })
     evaluations = pd.DataFrame({
         "tender_id": _categorical(w.ev_t, dt["tender"]),
@@ -1120,6 +1123,21 @@ def generate_frames(
                   payments=payments, projects=projects, parties=parties, relations=relations)
     return frames, _truth(w, tender_ids, company_ids, contract_ids, project_ids, buyer_ids, agent_ids, expert_ids,
                           parties["party_id"].cat.categories.to_numpy())
+
+
+def _bid_order(w: _World) -> np.ndarray:
+    """Permutation putting bids in the canonical (tender, price, bidder) order.
+
+    Bids are already grouped by tender, so a float key ``tender + price share``
+    sorts them in one pass; a tie on price within a tender (rare) falls back to
+    a full lexsort so the bidder breaks it.
+    """
+    key = w.bt + w.b_price / (2.5 * w.t_est[w.bt])  # prices stay below 1.1 * estimate: fraction < 0.5
+    order = np.argsort(key, kind="stable")
+    same = (w.bt[order][1:] == w.bt[order][:-1]) & (w.b_price[order][1:] == w.b_price[order][:-1])
+    if same.any():
+        order = np.lexsort((w.bc, w.b_price, w.bt))
+    return order
 
 
 def _truth(w: _World, tender_ids: np.ndarray, company_ids: np.ndarray, contract_ids: np.ndarray,
