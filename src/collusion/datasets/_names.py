@@ -128,10 +128,12 @@ def id_strings(prefix: str, n: int, width: int | None = None) -> np.ndarray:
 
 
 def ip_strings(i: np.ndarray) -> np.ndarray:
-    """Unique public-looking IPv4 addresses for indices ``i`` (< 2**24 * 39)."""
+    """Unique public-looking IPv4 addresses for indices ``i`` (< 2**24)."""
     i = np.asarray(i, dtype=np.int64)
-    first = _IP_FIRST[i % len(_IP_FIRST)]
-    rest = _mix(i // len(_IP_FIRST), 24, 7).astype(np.int64)
+    if len(i) and i.max() >= 1 << 24:
+        raise ValueError("ip_strings supports indices below 2**24")
+    rest = _mix(i, 24, 7).astype(np.int64)  # a bijection: the last three octets alone are unique
+    first = _IP_FIRST[(i * 7 + rest) % len(_IP_FIRST)]
     return _cat(first.astype(str), ".", (rest >> 16).astype(str), ".", ((rest >> 8) & 255).astype(str), ".",
                 (rest & 255).astype(str))
 
