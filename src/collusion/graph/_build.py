@@ -282,7 +282,9 @@ class _Builder:
     # ---------------------------------------------------------------- traces
     def trace_nodes_and_uses(self) -> dict[str, pd.DataFrame]:
         m = self.m
-        normed: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []  # table, column, ttype, canon per cat, invalid
+        # (table, column, trace type, canonical value per category, invalid per category,
+        #  category belongs to this trace type)
+        normed: list[tuple[str, str, str, np.ndarray, np.ndarray, np.ndarray]] = []
         for table, column, ttype in TRACE_SOURCES:
             tab = m.table(table)
             if tab is None or not len(tab) or column not in tab:
@@ -295,16 +297,16 @@ class _Builder:
                     canon = np.full(len(cats), None, dtype=object)
                     invalid = np.zeros(len(cats), dtype=bool)
                     canon[mask], invalid[mask] = _normalise_categories(cats[mask], sub)
-                    normed.append((table, column, sub, canon, invalid))
+                    normed.append((table, column, sub, canon, invalid, mask))
             else:
                 canon, invalid = _normalise_categories(cats, ttype)
-                normed.append((table, column, ttype, canon, invalid))
+                normed.append((table, column, ttype, canon, invalid, np.ones(len(cats), dtype=bool)))
         # One sorted code space per trace type over all its sources: factorise the
         # concatenated canonical categories once, then split the codes back.
         tables: dict[str, pd.DataFrame] = {}
         cat_nodes: list[tuple[int, np.ndarray]] = []
         for ttype in TRACE_NODE_TYPES:
-            parts = [i for i, (_, _, tt, _, _) in enumerate(normed) if tt == ttype]
+            parts = [i for i, entry in enumerate(normed) if entry[2] == ttype]
             allv = np.concatenate([normed[i][3] for i in parts]) if parts else np.empty(0, dtype=object)
             codes, uniques = pd.factorize(pd.Series(allv, dtype=object), sort=True, use_na_sentinel=True)
             self.index[ttype] = pd.Index(np.asarray(uniques, dtype=object), dtype=object, name=ttype)
@@ -313,28 +315,20 @@ class _Builder:
             for k, i in enumerate(parts):
                 cat_nodes.append((i, codes[bounds[k] : bounds[k + 1]].astype(np.int64)))
         node_of = dict(cat_nodes)
-        for i, (table, column, ttype, canon, invalid) in enumerate(normed):
+        for i, (table, column, ttype, _, invalid, of_type) in enumerate(normed):
             tab = m.table(table)
             raw = _codes(tab[column])
             node = _take(node_of[i], raw)
             n_invalid = int(_take(invalid, raw, False).sum())
             if n_invalid:
                 self.report.append((table, column, f"invalid {ttype} value kept as cleaned text", n_invalid))
-            in_type = _take(self._in_type(tab[column].cat.categories, ttype, column), raw, False)
+            in_type = _take(of_type, raw, False)
             n_placeholder = int((in_type & (node < 0)).sum())
             if n_placeholder:
                 self.report.append((table, column, f"{ttype} placeholder or empty after normalisation: ignored",
                                     n_placeholder))
             self._uses_from(table, column, ttype, node)
         return tables
-
-    @staticmethod
-    def _in_type(cats: pd.Index, ttype: str, column: str) -> np.ndarray:
-        if column != "contact":
-            return np.ones(len(cats), dtype=bool)
-        is_mail = pd.Series(np.asarray(cats, dtype=object), dtype=object).str.contains("@", regex=False)
-        is_mail = is_mail.fillna(False).to_numpy(dtype=bool)
-        return is_mail if ttype == "email" else ~is_mail
 
     def _uses_from(self, table: str, column: str, ttype: str, node: np.ndarray) -> None:
         m = self.m
