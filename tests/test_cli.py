@@ -19,7 +19,7 @@ def test_help_explains_tables() -> None:
 
 
 def test_demo_prints_all_analyses_and_writes_results(tmp_path) -> None:
-    out = _run("demo", "--tenders", "1500", "--out", str(tmp_path / "res.parquet"), "--quiet")
+    out = _run("demo", "--tenders", "600", "--out", str(tmp_path / "res.parquet"), "--quiet")
     assert out.returncode == 0, out.stderr
     for k in range(1, 8):
         assert f"== Analysis {k}:" in out.stdout
@@ -32,7 +32,7 @@ def test_demo_prints_all_analyses_and_writes_results(tmp_path) -> None:
 def test_screen_and_validate_a_folder(tmp_path) -> None:
     from collusion.datasets import make_market
 
-    market, _ = make_market(800, seed=4)
+    market, _ = make_market(400, seed=4)
     market.to_folder(tmp_path / "tables", format="csv")
     out = _run("validate", str(tmp_path / "tables"))
     assert out.returncode == 0, out.stderr
