@@ -159,8 +159,9 @@ class Worker:
 
     def __init__(self, n_tenders: int, *, seed: int, naive: str, naive_sample: int, verbose: bool,
                  profile: tuple[str, ...] = (), profile_dir: Path | None = None,
-                 json_path: Path | None = None, detail: bool = True) -> None:
+                 json_path: Path | None = None, detail: bool = True, part: str = "all") -> None:
         self.n = n_tenders
+        self.part = part  # "screen", "stages" or "all"
         self.json_path = json_path
         self.detail = detail
         self.profile = profile
@@ -310,24 +311,13 @@ class Worker:
         self.stage("read_columns", "floor", lambda: float(prices.sum()) + float(tc.sum()), repeat=True)
 
         self.extra["detectors"] = [d.name for d in _detectors()]
-        screening = self.stage(
-            "screen", "screen", lambda: _screen(market, _detectors()),
-            # screen() caches the graph on the market: drop it so a profiled rerun builds it again
-            profile_reset=lambda: market.__dict__.pop("_graph_cache", None))
-        if screening is not None:
-            self.extra["screen_timings"] = {k: float(v) for k, v in screening.timings.items()}
-            # the risk index is only ever run inside screen; detectors too above --detail-max
-            self._from_screen(screening.timings, detectors=not self.detail)
-            self.extra["findings"] = screening.results.groupby(["detector", "unit"]).agg(
-                units=("score", "size"), flagged=("flagged", "sum")).reset_index().to_dict("records")
-            quality = self.stage("evaluate", "screen", lambda: _evaluate(screening, truth))
-            if quality is not None:
-                for rec in quality.to_dict("records"):
-                    self.quality.append({"size": self.n, "n_bids": self.n_bids, **rec})
-            del screening
-        gc.collect()
+        if self.part in ("all", "screen"):
+            self._screen_part(market, truth)
+            if self.part == "screen":
+                return self.output()
+        del truth
 
-        # Stage by stage on a fresh graph (the screen above cached its own).
+        # Stage by stage on a fresh graph.
         from collusion.graph import build_graph
 
         G = self.stage("graph", "graph", lambda: build_graph(market))
@@ -346,6 +336,25 @@ class Worker:
         if self.naive != "off":
             self._naive(market, tc, bc, prices, winner, nt, nc, fast)
         return self.output()
+
+    def _screen_part(self, market: Any, truth: Any) -> None:
+        """The whole seven-analysis screen and its quality against the truth."""
+        screening = self.stage(
+            "screen", "screen", lambda: _screen(market, _detectors()),
+            # screen() caches the graph on the market: drop it so a profiled rerun builds it again
+            profile_reset=lambda: market.__dict__.pop("_graph_cache", None))
+        if screening is not None:
+            self.extra["screen_timings"] = {k: float(v) for k, v in screening.timings.items()}
+            # the risk index is only ever run inside screen; detectors too above --detail-max
+            self._from_screen(screening.timings, detectors=not self.detail)
+            self.extra["findings"] = screening.results.groupby(["detector", "unit"]).agg(
+                units=("score", "size"), flagged=("flagged", "sum")).reset_index().to_dict("records")
+            quality = self.stage("evaluate", "screen", lambda: _evaluate(screening, truth))
+            if quality is not None:
+                for rec in quality.to_dict("records"):
+                    self.quality.append({"size": self.n, "n_bids": self.n_bids, **rec})
+            del screening
+        gc.collect()
 
     def _features(self, G: Any, tc: np.ndarray, bc: np.ndarray, prices: np.ndarray, winner: np.ndarray,
                   nt: int, nc: int) -> dict[str, Any]:
@@ -594,6 +603,24 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _previous_runs(path: Path, *, exclude: list[int]) -> list[dict[str, Any]]:
+    """Per-size run records rebuilt from an earlier ``results.json`` (for ``--keep``)."""
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text(encoding="utf-8"))
+    runs = []
+    for run in old.get("runs", []):
+        n = int(run["size"])
+        if n in exclude:
+            continue
+        rec = dict(run)
+        for key in ("stages", "quality", "comparison"):
+            rec[key] = [r for r in old.get(key, []) if int(r["size"]) == n]
+        rec["profiles"] = []
+        runs.append(rec)
+    return runs
+
+
 def _tree_rss_gb(pid: int) -> float:
     """Resident memory of a process and its children (GB)."""
     try:
@@ -633,12 +660,11 @@ def _supervise(cmd: list[str], *, timeout: float, max_rss_gb: float) -> str:
             return reason
 
 
-def run_size(n: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """One size in a fresh subprocess (clean memory high-water mark), with a timeout."""
+def _run_part(n: int, part: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     naive = "off" if args.no_naive else ("full" if n <= args.naive_max else "sample")
-    path = out / f"worker_{size_label(n)}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--seed", str(args.seed),
-           "--naive-mode", naive, "--naive-sample", str(args.naive_sample), "--json", str(path),
+    path = out / f"worker_{size_label(n)}_{part}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--part", part, "--seed",
+           str(args.seed), "--naive-mode", naive, "--naive-sample", str(args.naive_sample), "--json", str(path),
            "--profile", args.profile, "--detail-max", str(args.detail_max)]
     if args.quiet:
         cmd.append("--quiet")
@@ -657,6 +683,33 @@ def run_size(n: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     res["loadavg_before"] = load_before
     res["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return res
+
+
+def run_size(n: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """One size in two fresh subprocesses, each with a clean memory high-water mark.
+
+    The stage-by-stage part (graph, features, detectors, naive references) runs
+    first; the whole ``screen`` runs in its own process so that its peak memory
+    is the screen's and nothing else's, and so that a size too large for the
+    machine still reports its other stages.
+    """
+    stages = _run_part(n, "stages", args, out)
+    screen = _run_part(n, "screen", args, out)
+    seen = {(r["stage"], r["impl"]) for r in stages["stages"]}
+    merged = dict(stages)
+    # generation, validation and the floor ran in both processes: keep the first
+    merged["stages"] = stages["stages"] + [r for r in screen["stages"] if (r["stage"], r["impl"]) not in seen]
+    merged["quality"] = screen["quality"]
+    merged["extra"] = {**stages.get("extra", {}), **screen.get("extra", {})}
+    merged["profiles"] = stages.get("profiles", []) + screen.get("profiles", [])
+    merged["n_bids"] = stages.get("n_bids") or screen.get("n_bids", 0)
+    merged["max_rss_mb"] = max(stages.get("max_rss_mb", 0.0), screen.get("max_rss_mb", 0.0))
+    merged["status"] = ("ok" if stages["status"] == screen["status"] == "ok"
+                        else f"stages: {stages['status']}; screen: {screen['status']}")
+    merged["wall_s"] = stages["wall_s"] + screen["wall_s"]
+    merged["loadavg_before"] = stages["loadavg_before"]
+    merged["loadavg_after"] = screen["loadavg_after"]
+    return merged
 
 
 def scaling_table(stages: pd.DataFrame) -> pd.DataFrame:
@@ -915,12 +968,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="above this many tenders, per-detector times come from the screen's own timings "
                         "instead of a second fit of each detector (default 1M: always fit separately)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the sizes already in <out>/results.json that --sizes does not re-run "
+                        "(add 1M to an earlier 10k,100k run)")
     p.add_argument("--profile", default="",
                    help="comma-separated library stages (e.g. graph,screen) to rerun under cProfile after timing; "
                         "writes profile_<size>_<stage>.txt and profile.csv")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--naive-mode", default="full", choices=("full", "sample", "off"), help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--part", default="all", choices=("all", "stages", "screen"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.worker is not None:
@@ -928,12 +985,12 @@ def main(argv: list[str] | None = None) -> int:
             # Pay imports and first-call costs (igraph alone takes seconds to
             # import) on a small market, so stage times measure the work.
             Worker(_WARMUP_TENDERS, seed=args.seed, naive="off" if args.naive_mode == "off" else "full",
-                   naive_sample=args.naive_sample, verbose=False).run()
+                   naive_sample=args.naive_sample, verbose=False, part=args.part).run()
             gc.collect()
         w = Worker(args.worker, seed=args.seed, naive=args.naive_mode, naive_sample=args.naive_sample,
                    verbose=not args.quiet, profile=tuple(x for x in args.profile.split(",") if x),
                    profile_dir=args.json.parent if args.json is not None else None, json_path=args.json,
-                   detail=args.worker <= args.detail_max)
+                   detail=args.worker <= args.detail_max, part=args.part)
         try:
             res = w.run()
         finally:
@@ -944,11 +1001,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     info = machine_info()
-    results = []
+    results = _previous_runs(out / "results.json", exclude=sizes) if args.keep else []
     for n in sizes:
         print(f"market of {size_label(n)} tenders ...", file=sys.stderr, flush=True)
         results.append(run_size(n, args, out))
         # write after every size so a later timeout keeps what was measured
+        results.sort(key=lambda r: int(r["size"]))
         write_outputs(results, out, info, args)
     print((out / "tables.md").read_text(encoding="utf-8"))
     failed = [r["size"] for r in results if r["status"] != "ok"]
