@@ -77,11 +77,13 @@ def tender_flags(market: Any) -> dict[str, np.ndarray]:
     """
     t = market.tenders
     s = market.settings
-    proc = t["procedure"].astype(object)
+    proc = t["procedure"]
     open_set = {str(p).strip().casefold() for p in s.open_procedures}
-    known = proc.notna().to_numpy()
-    is_open = proc.map(lambda v: str(v).strip().casefold() in open_set if v is not None and v == v else False)
-    non_open = known & ~is_open.to_numpy(dtype=bool)
+    # Decide per category, then broadcast by code: no loop over tenders.
+    cats = pd.Series(np.asarray(proc.cat.categories, dtype=object), dtype=object).astype(str)
+    open_cat = np.append(cats.str.strip().str.casefold().isin(open_set).to_numpy(dtype=bool), False)
+    codes = np.asarray(proc.cat.codes, dtype=np.int64)
+    non_open = (codes >= 0) & ~open_cat[codes]
     days = (t["deadline_at"] - t["published_at"]).dt.total_seconds().to_numpy() / 86400.0
     short = np.nan_to_num(days, nan=np.inf) < s.short_period_days
     n_bids = np.bincount(market.codes("bids", "tender_id"), minlength=len(t))
@@ -263,6 +265,7 @@ class AffinityDetector(BaseDetector):
         self._cache = {
             "table": table, "triples": triples, "links": links, "prepared": prep_labels,
             "key": table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64),
+            "link_key": links["context"].to_numpy(np.int64) * n_c + links["company"].to_numpy(np.int64),
         }
         return units
 
@@ -351,16 +354,15 @@ class AffinityDetector(BaseDetector):
                     path=first_win,
                 ))
             if row["links"] > 0:
-                sel = links.loc[(links["context"].to_numpy() == xc[i]) & (links["company"].to_numpy() == cc[i])]
-                # One record per tie; a contact repeated on many bids is one tie seen many times.
-                for (kind, node), grp in sel.groupby(["link", "via"], sort=True):
-                    bids = grp.loc[grp["tender"].to_numpy() >= 0, "tender"].to_numpy()
-                    where = (f" on {bids.size} of its bids (e.g. tender {tender_ids[bids.min()]})"
-                             if bids.size else "")
+                lo, hi = np.searchsorted(cache["link_key"], [cache["key"][r], cache["key"][r] + 1])
+                for j in range(lo, hi):
+                    lk = links.iloc[j]
+                    where = (f" on {lk['n_bids']} of its bids (e.g. tender {tender_ids[lk['tender']]})"
+                             if lk["n_bids"] > 0 else "")
                     recs.append(evidence(
-                        f"link_{kind}", float(max(bids.size, 1)), 10 ** -row["link_surprise"],
-                        detail=f"{x_node} and {c_node} are tied through {node}{where}",
-                        path=list(grp["path"].iloc[0]),
+                        f"link_{lk['link']}", float(max(lk["n_bids"], 1)), 10 ** -row["link_surprise"],
+                        detail=f"{x_node} and {c_node} are tied through {lk['via']}{where}",
+                        path=list(lk["path"]),
                     ))
             out.append(recs)
         return out

@@ -39,7 +39,7 @@ class ExpertWinnerDetector(AffinityDetector):
 
     Parameters
     ----------
-    min_tenders : int, default 2
+    min_tenders : int, default 1
         Score a pair only when the expert sat on at least this many panels
         that evaluated the company.
     baseline : {"strength", "uniform"}, default "strength"
@@ -70,7 +70,7 @@ class ExpertWinnerDetector(AffinityDetector):
     def __init__(
         self,
         *,
-        min_tenders: int = 2,
+        min_tenders: int = 1,
         baseline: str = "strength",
         fdr: float = 0.05,
         contamination: float | None = None,

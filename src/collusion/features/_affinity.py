@@ -150,21 +150,25 @@ def empirical_surprise(values: Any) -> np.ndarray:
     do win more at home than their overall record says), the empirical
     upper-tail probability of a statistic among all units of the market is
     a calibrated p-value that needs no model. Ties share the largest tail
-    (conservative); NaN counts as no evidence (surprise 0).
+    (conservative); NaN is no evidence (surprise 0) and not part of the
+    population.
 
     Examples
     --------
     >>> import numpy as np
-    >>> empirical_surprise(np.array([5.0, 1.0, 1.0, 0.0])).round(3).tolist()
-    [0.602, 0.125, 0.125, 0.0]
+    >>> empirical_surprise(np.array([5.0, 1.0, 1.0, 0.0, np.nan])).round(3).tolist()
+    [0.602, 0.125, 0.125, 0.0, 0.0]
     """
-    x = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
-    n = x.size
+    x = np.asarray(values, dtype=np.float64)
+    out = np.zeros(x.shape)
+    ok = ~np.isnan(x)
+    n = int(ok.sum())
     if n == 0:
-        return np.zeros(0)
-    # Number of values >= x: n minus the number strictly below.
-    below = np.searchsorted(np.sort(x), x, side="left")
-    return np.log10(n / (n - below)) + 0.0
+        return out
+    # Number of values >= x: n minus the number strictly below (NaN is not in the population).
+    below = np.searchsorted(np.sort(x[ok]), x[ok], side="left")
+    out[ok] = np.log10(n / (n - below))
+    return out + 0.0
 
 
 def bh_threshold(surprises: Any, fdr: float) -> float:
@@ -748,11 +752,12 @@ def context_links(graph: Any, context_type: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per distinct tie: ``context``, ``company`` (codes), ``link``
-        (one of :data:`LINK_KINDS`), ``via`` (the trace or person node as
-        ``"type:id"``, or the relation kind), ``tender`` (code of the bid's
-        tender for ``bid_trace``, else -1) and ``path`` (alternating nodes
-        and relations through the graph). Only contexts and companies that
+        One row per distinct tie, sorted: ``context``, ``company`` (codes),
+        ``link`` (one of :data:`LINK_KINDS`), ``via`` (the trace or person
+        node as ``"type:id"``, or the relation kind), ``n_bids`` (bids of C
+        carrying the trace, for ``bid_trace``; else 0), ``tender`` (code of
+        the first such bid's tender, else -1) and ``path`` (alternating
+        nodes and relations through the graph). Only contexts and companies that
         are market entities (codes below ``market.n(type)``) are kept.
 
     Examples
@@ -828,21 +833,25 @@ def context_links(graph: Any, context_type: str) -> pd.DataFrame:
                 "tender": -1,
             }))
 
-    cols = ["context", "company", "link", "via", "tender", "path"]
+    cols = ["context", "company", "link", "via", "n_bids", "tender", "path"]
     if not parts:
-        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c in ("context", "company", "tender") else object)
-                             for c in cols})
-    out = pd.concat(parts, ignore_index=True).drop_duplicates(["context", "company", "link", "via", "tender"])
-    out = out.sort_values(["context", "company", "link", "via", "tender"], kind="stable").reset_index(drop=True)
-    x_lab = graph.ids(context_type, out["context"].to_numpy())
-    c_lab = graph.ids("company", out["company"].to_numpy())
-    paths = []
-    for xl, cl, link, via in zip(x_lab, c_lab, out["link"].to_numpy(), out["via"].to_numpy()):
-        if link == "relation":
-            paths.append([f"{context_type}:{xl}", "relations", f"company:{cl}"])
-        elif link == "relation_via_person":
-            paths.append([f"{context_type}:{xl}", "relations", via, "relations", f"company:{cl}"])
-        else:
-            paths.append([f"{context_type}:{xl}", "uses", via, "uses", f"company:{cl}"])
-    out["path"] = pd.Series(paths, index=out.index, dtype=object)
+        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c in ("context", "company", "n_bids", "tender")
+                                          else object) for c in cols})
+    raw = pd.concat(parts, ignore_index=True)
+    # One row per distinct tie; a contact repeated on many bids is one tie seen on n_bids bids.
+    raw["is_bid"] = (raw["tender"].to_numpy() >= 0).astype(np.int64)
+    raw["first"] = np.where(raw["tender"].to_numpy() >= 0, raw["tender"].to_numpy(), np.iinfo(np.int64).max)
+    out = (raw.groupby(["context", "company", "link", "via"], sort=True, observed=True)
+              .agg(n_bids=("is_bid", "sum"), tender=("first", "min")).reset_index())
+    out["tender"] = np.where(out["n_bids"].to_numpy() > 0, out["tender"].to_numpy(), -1)
+    x_lab = f"{context_type}:" + pd.Series(graph.ids(context_type, out["context"].to_numpy()), dtype=object).astype(str)
+    c_lab = "company:" + pd.Series(graph.ids("company", out["company"].to_numpy()), dtype=object).astype(str)
+    link = out["link"].to_numpy()
+    via = out["via"].astype(str).to_numpy()
+    mid = np.where(link == "relation", "", via)
+    rel = np.where(np.isin(link, ["relation", "relation_via_person"]), "relations", "uses").tolist()
+    out["path"] = pd.Series(
+        [[a, r, c] if not m else [a, r, m, r, c] for a, r, m, c in zip(x_lab, rel, mid.tolist(), c_lab)],
+        index=out.index, dtype=object,
+    )
     return out[cols]

@@ -1,0 +1,85 @@
+"""BuyerWinnerDetector (analysis 1): favoured suppliers found, honest home advantage left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collusion import Market, MissingTableError
+from collusion.datasets import MarketConfig, make_market
+from collusion.datasets._evaluate import evaluate
+from collusion.detectors import BuyerWinnerDetector
+
+
+@pytest.fixture(scope="module")
+def planted():
+    # 60 buyers, 12 of them favouring a supplier (the default rate is 0.05).
+    return make_market(3_000, seed=0, favoured_buyer_rate=0.2)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted):
+    market, _ = planted
+    return BuyerWinnerDetector().fit(market)
+
+
+def test_favoured_pairs_rank_first(planted, fitted) -> None:
+    _, truth = planted
+    row = evaluate(fitted.results_, truth).set_index("scheme").loc["favoured_pairs"]
+    # Measured 0.94 / 0.83 (seed 0); 0.93 average over six 20k-tender markets at default rates.
+    assert row["average_precision"] >= 0.85
+    assert row["precision_at_k"] >= 0.75
+    assert row["false_flag_rate"] <= 0.002
+
+
+def test_honest_market_is_quiet() -> None:
+    market, _ = make_market(3_000, seed=1, config=MarketConfig().without_schemes())
+    det = BuyerWinnerDetector().fit(market)
+    assert len(det.results_) > 500
+    assert det.flagged_.mean() <= 0.002
+
+
+def test_result_frame_and_evidence(planted, fitted) -> None:
+    market, truth = planted
+    res = fitted.results_
+    assert set(res["unit"]) == {"pair"}
+    assert set(res["entity_type"]) == {"buyer"} and set(res["other_type"]) == {"company"}
+    top = res.iloc[0]
+    assert top["members"] == [f"buyer:{top['entity_id']}", f"company:{top['other_id']}"]
+    # tender_ids are the company's wins at the buyer.
+    wins = market.bids.loc[market.bids["is_winner"] & (market.bids["bidder_id"] == top["other_id"]), "tender_id"]
+    of_buyer = market.tenders.set_index("tender_id").loc[wins.astype(str), "buyer_id"].astype(str)
+    assert sorted(top["tender_ids"]) == sorted(of_buyer.index[of_buyer == top["entity_id"]])
+    ev = fitted.explain(1)
+    signals = set(ev["signal"])
+    assert {"excess_wins", "value_share"} <= signals
+    assert signals & {"non_open_wins", "short_period_wins", "single_bid_wins"}
+    excess = ev.set_index("signal").loc["excess_wins"]
+    assert excess["value"] > excess["baseline"]
+    path = excess["path"]
+    assert path[0] == f"buyer:{top['entity_id']}" and path[1] == "organizes" and path[3] == "wins"
+    assert path[2].removeprefix("tender:") in top["tender_ids"] and path[4] == f"company:{top['other_id']}"
+
+
+def test_support_filter_and_params(planted) -> None:
+    market, _ = planted
+    det = BuyerWinnerDetector(min_tenders=6).fit(market)
+    assert (det.units_["tenders"] >= 6).all()
+    assert det.get_params()["min_tenders"] == 6
+    uniform = BuyerWinnerDetector(baseline="uniform").fit(market)
+    assert not np.allclose(uniform.units_["expected"], BuyerWinnerDetector().fit(market).units_["expected"])
+    flagged = BuyerWinnerDetector(contamination=0.01).fit(market).flagged_.mean()
+    assert 0.005 <= flagged <= 0.02
+    with pytest.raises(ValueError, match="fdr"):
+        BuyerWinnerDetector(fdr=0.0).fit(market)
+    with pytest.raises(ValueError, match="baseline"):
+        BuyerWinnerDetector(baseline="median").fit(market)
+
+
+def test_needs_buyers() -> None:
+    tenders = pd.DataFrame({"tender_id": ["T1", "T2"]})
+    bids = pd.DataFrame({"tender_id": ["T1", "T2"], "bidder_id": ["a", "a"], "price": [1.0, 2.0],
+                         "is_winner": [True, True]})
+    with pytest.raises(MissingTableError, match="buyer_id"):
+        BuyerWinnerDetector().fit(Market.from_frames(tenders=tenders, bids=bids))
