@@ -5,7 +5,10 @@ tenders). A finding's *strength* is its within-detector percentile raised to a
 power (``sharpness``), so the bulk of ordinary units contributes almost nothing
 and the extreme tail dominates: 0.99 → 0.96, 0.9 → 0.66, 0.5 → 0.06 at the
 default power 4. Per entity and detector we keep the strongest finding; the
-detectors are then combined by a weighted noisy-or,
+detectors are then combined by a weighted noisy-or (findings below their
+detector's data-driven threshold count ``unflagged_factor`` of their
+strength, so the index leans on what the detectors flagged and a market's
+top decile is not "high risk" merely for being the top decile),
 
     index = 100 · (1 − Π_d (1 − w_d · s_d)),
 
@@ -73,6 +76,7 @@ def risk_index(
     tender_project: Mapping[str, str] | None = None,
     max_contributions: int = 5,
     max_explained: int = 1000,
+    unflagged_factor: float = 0.1,
 ) -> pd.DataFrame:
     """Combine detector findings into one 0–100 risk index per entity.
 
@@ -89,6 +93,8 @@ def risk_index(
         tender id → project id, so tender-level findings count for the project.
     max_contributions : int
         How many contributing findings are listed as evidence.
+    unflagged_factor : float
+        Share of its strength an unflagged finding contributes.
     max_explained : int
         Entities below the "medium" level get their contributions listed only
         within the top ``max_explained``.
@@ -109,7 +115,7 @@ def risk_index(
     ...     "tender_ids": [["T1"], ["T2"], ["T3"]], "score_pct": [0.99, 0.95, 0.5], "flagged": [True, True, False]})
     >>> r = risk_index(findings)
     >>> r.set_index("entity_id")["score"].round(1).to_dict()
-    {'X': 83.3, 'Y': 67.2, 'B': 48.9, 'Z': 4.4}
+    {'X': 83.3, 'Y': 67.2, 'B': 48.9, 'Z': 0.4}
     >>> r.set_index("entity_id")["level"].to_dict()
     {'X': 'critical', 'Y': 'high', 'B': 'medium', 'Z': 'low'}
     """
@@ -123,6 +129,7 @@ def risk_index(
         out = pd.DataFrame(columns=[*RESULT_COLUMNS, "level", "contributions"])
         return out
     strength = res["score_pct"].to_numpy(dtype=float) ** sharpness
+    strength = np.where(res["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
     weight = res["detector"].map(lambda d: w.get(d, 0.5)).to_numpy(dtype=float)
     touch["detector"] = res["detector"].to_numpy()[touch["row"]]
     touch["contribution"] = (weight * strength)[touch["row"]]

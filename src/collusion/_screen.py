@@ -69,6 +69,29 @@ class Screening:
     timings: dict[str, float] = field(default_factory=dict)
     graph: Any = None
 
+    def __repr__(self) -> str:
+        flagged = self.results.groupby("detector", sort=False)["flagged"].sum()
+        parts = ", ".join(f"{d}={int(n)}" for d, n in flagged.items())
+        levels = self.risk["level"].value_counts() if "level" in self.risk else pd.Series(dtype=int)
+        risk = ", ".join(f"{k}={int(levels.get(k, 0))}" for k in ("critical", "high", "medium"))
+        skipped = f", skipped={list(self.skipped['detector'])}" if len(self.skipped) else ""
+        return f"Screening(findings={len(self.results)}, flagged: {parts}; risk: {risk}{skipped})"
+
+    def _repr_html_(self) -> str:
+        per = self.results.groupby(["analysis", "detector", "unit"], sort=True).agg(
+            units=("finding_id", "size"), flagged=("flagged", "sum")
+        ).reset_index()
+        top = self.top(1)[["analysis", "detector", "unit", "entity_id", "other_id", "score", "flagged"]]
+        risk = self.risk.head(10)[["entity_type", "entity_id", "score", "level"]] if len(self.risk) else self.risk
+        skipped = self.skipped.to_html(index=False) if len(self.skipped) else "<i>none</i>"
+        return (
+            "<b>collusion.Screening</b>"
+            "<h4>Findings per analysis</h4>" + per.to_html(index=False)
+            + "<h4>Top finding of each analysis</h4>" + top.to_html(index=False)
+            + "<h4>Risk index (top 10)</h4>" + risk.to_html(index=False)
+            + "<h4>Skipped analyses</h4>" + skipped
+        )
+
     def top(self, n: int = 5, *, per_detector: bool = True, flagged_only: bool = False) -> pd.DataFrame:
         """The ``n`` most suspicious findings (of each detector when ``per_detector``)."""
         res = self.results[self.results["flagged"]] if flagged_only else self.results

@@ -84,20 +84,28 @@ def contamination_threshold(scores: np.ndarray | pd.Series, contamination: float
 
 
 def percentile_rank(scores: np.ndarray | pd.Series) -> np.ndarray:
-    """Percentile of each score among all finite scores, in [0, 1] (ties share the max).
+    """Share of the other finite scores strictly below each score, in [0, 1].
 
+    Ties take the *lowest* rank: when most units score exactly 0 (nothing
+    suspicious), they all get percentile 0, not the share of units at or below
+    0 — otherwise a quiet majority would look like the top of the market.
     NaN scores get percentile 0: a unit that could not be scored is not suspicious.
 
     Examples
     --------
     >>> import numpy as np
     >>> percentile_rank(np.array([3.0, 1.0, 2.0, np.nan])).tolist()
-    [1.0, 0.3333333333333333, 0.6666666666666666, 0.0]
+    [1.0, 0.0, 0.5, 0.0]
+    >>> percentile_rank(np.array([0.0, 0.0, 0.0, 5.0])).tolist()
+    [0.0, 0.0, 0.0, 1.0]
     """
     s = np.asarray(scores, dtype=np.float64)
     finite = np.isfinite(s)
     out = np.zeros_like(s)
-    if finite.any():
-        ranks = pd.Series(s[finite]).rank(method="max").to_numpy()
-        out[finite] = ranks / finite.sum()
+    n = int(finite.sum())
+    if n == 1:
+        out[finite] = 1.0
+    elif n > 1:
+        ranks = pd.Series(s[finite]).rank(method="min").to_numpy()
+        out[finite] = (ranks - 1) / (n - 1)
     return out
