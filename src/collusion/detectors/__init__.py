@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._agent_bidder import AgentBidderDetector
-from ._base import BaseDetector, check_is_fitted
+from ._base import BaseDetector, SurprisalDetector, check_is_fitted
 from ._bid_rigging import BidRiggingDetector
 from ._buyer_winner import BuyerWinnerDetector
 from ._expert_winner import ExpertWinnerDetector
@@ -19,6 +19,7 @@ __all__ = [
     "ExpertWinnerDetector",
     "FundsDetector",
     "LotSplittingDetector",
+    "SurprisalDetector",
     "WinnerBuilderDetector",
     "check_is_fitted",
 ]

@@ -30,7 +30,7 @@ from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
 from ..results import RESULT_COLUMNS, empty_results, evidence_frame, finding_ids
 
-__all__ = ["BaseDetector", "as_graph", "check_is_fitted", "fit_context"]
+__all__ = ["BaseDetector", "SurprisalDetector", "as_graph", "check_is_fitted", "fit_context"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -250,6 +250,47 @@ class BaseDetector(BaseEstimator):
         self.evidence_ = evidence_frame(self.results_.loc[self.results_["flagged"]])
         # Kept so explain() can compute evidence for units not covered during fit.
         self._graph_ref = graph
+
+
+class SurprisalDetector(BaseDetector):
+    """A detector whose scores are sums of calibrated surprisals (``-log p``).
+
+    With calibrated, independent signals an ordinary unit's score exceeds
+    ``t`` with probability about ``exp(-t)``, so the default threshold
+    ``log(n_units / alpha)`` lets an honest market of ``n_units`` see about
+    ``alpha`` false flags per unit kind (a Bonferroni-style bound). The robust
+    fence would not work here: most units score exactly 0, so its quartiles
+    are 0 and it would flag every unit with any signal at all.
+
+    Parameters
+    ----------
+    alpha : float
+        Expected false flags per unit kind in an honest market. Ignored when
+        ``contamination`` is set.
+    contamination, fence_k, max_evidence
+        See :class:`BaseDetector`.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "alpha": [Interval(0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.01,
+        contamination: float | None = None,
+        fence_k: float = 1.5,
+        max_evidence: int = 100,
+    ) -> None:
+        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        self.alpha = alpha
+
+    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
+        """``log(n / alpha)``: about ``alpha`` false flags per honest market."""
+        n = int(np.isfinite(scores).sum())
+        return float(np.log(max(n, 1) / self.alpha))
 
 
 def _default_members(units: pd.DataFrame) -> pd.Series:

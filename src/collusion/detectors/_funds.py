@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._param_validation import Interval
 from ..features._contracts import (
     PAYEE_ROLES,
     change_totals,
@@ -22,7 +21,7 @@ from ..features._contracts import (
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
 from ..results import evidence
-from ._base import BaseDetector
+from ._base import SurprisalDetector
 
 __all__ = ["FundsDetector"]
 
@@ -34,7 +33,7 @@ _Z_MAX = 10.0
 _NOTABLE = float(np.log(20.0))
 
 
-class FundsDetector(BaseDetector):
+class FundsDetector(SurprisalDetector):
     """Money that leaves a contract in the wrong amount, to the wrong party or at the wrong time.
 
     Contract signals (each a surprisal in nats, summed into the score):
@@ -97,22 +96,6 @@ class FundsDetector(BaseDetector):
     entity_type: ClassVar[str] = "contract"
     other_type: ClassVar[str | None] = None
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "contracts")
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **BaseDetector._parameter_constraints,
-        "alpha": [Interval(0, 1, closed="neither")],
-    }
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.01,
-        contamination: float | None = None,
-        fence_k: float = 1.5,
-        max_evidence: int = 100,
-    ) -> None:
-        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
-        self.alpha = alpha
 
     # ------------------------------------------------------------ features
     def _contract_features(self, graph: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -244,11 +227,6 @@ class FundsDetector(BaseDetector):
             tender_ids=tender_lists,
         )
         return pd.concat([contracts, projects], ignore_index=True)
-
-    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
-        """``log(n / alpha)``: about ``alpha`` false flags per ordinary market (see the class docstring)."""
-        n = int(np.isfinite(scores).sum())
-        return float(np.log(max(n, 1) / self.alpha))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:

@@ -21,13 +21,13 @@ from ..features._lots import (
 )
 from ..features._surprisal import binom_surprisal, flag_surprisal
 from ..results import evidence
-from ._base import BaseDetector
+from ._base import SurprisalDetector
 
 __all__ = ["LotSplittingDetector"]
 
 
 
-class LotSplittingDetector(BaseDetector):
+class LotSplittingDetector(SurprisalDetector):
     """Groups of tenders that look like one purchase split to stay below the open-tender threshold.
 
     Candidate groups: tenders of one buyer for the same work (category and
@@ -98,10 +98,9 @@ class LotSplittingDetector(BaseDetector):
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids")
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **BaseDetector._parameter_constraints,
+        **SurprisalDetector._parameter_constraints,
         "window_days": [Interval(0, None, closed="neither"), None],
         "near_low": [Interval(0, 1, closed="neither")],
-        "alpha": [Interval(0, 1, closed="neither")],
     }
 
     def __init__(
@@ -114,10 +113,9 @@ class LotSplittingDetector(BaseDetector):
         fence_k: float = 1.5,
         max_evidence: int = 100,
     ) -> None:
-        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
+        super().__init__(alpha=alpha, contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
         self.window_days = window_days
         self.near_low = near_low
-        self.alpha = alpha
 
     # ------------------------------------------------------------ features
     def _tender_frame(self, graph: Any) -> pd.DataFrame:
@@ -258,11 +256,6 @@ class LotSplittingDetector(BaseDetector):
             "other_id": pd.Series(dtype=object), "members": pd.Series(dtype=object),
             "tender_ids": pd.Series(dtype=object), "score": pd.Series(dtype=np.float64),
         })
-
-    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
-        """``log(n_groups / alpha)``: about ``alpha`` false flags per ordinary market."""
-        n = int(np.isfinite(scores).sum())
-        return float(np.log(max(n, 1) / self.alpha))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._param_validation import Interval
 from ..features._contracts import (
     builder_signals,
     graph_accounts,
@@ -19,7 +18,7 @@ from ..features._contracts import (
 )
 from ..features._surprisal import flag_surprisal
 from ..results import evidence
-from ._base import BaseDetector
+from ._base import SurprisalDetector
 
 __all__ = ["WinnerBuilderDetector"]
 
@@ -27,7 +26,7 @@ __all__ = ["WinnerBuilderDetector"]
 _HUB_CAP = 30.0
 
 
-class WinnerBuilderDetector(BaseDetector):
+class WinnerBuilderDetector(SurprisalDetector):
     """Contracts built by someone other than the winner, and the (winner, builder) pairs behind them.
 
     Licence lending (挂靠): a qualified firm wins the tender and lends its
@@ -87,22 +86,6 @@ class WinnerBuilderDetector(BaseDetector):
     entity_type: ClassVar[str] = "contract"
     other_type: ClassVar[str | None] = None
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "contracts")
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **BaseDetector._parameter_constraints,
-        "alpha": [Interval(0, 1, closed="neither")],
-    }
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.01,
-        contamination: float | None = None,
-        fence_k: float = 1.5,
-        max_evidence: int = 100,
-    ) -> None:
-        super().__init__(contamination=contamination, fence_k=fence_k, max_evidence=max_evidence)
-        self.alpha = alpha
 
     # ------------------------------------------------------------ features
     def _features(self, graph: Any) -> pd.DataFrame:
@@ -224,11 +207,6 @@ class WinnerBuilderDetector(BaseDetector):
         else:
             out = contracts
         return out
-
-    def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
-        """``log(n / alpha)``: about ``alpha`` false flags per ordinary market (see the class docstring)."""
-        n = int(np.isfinite(scores).sum())
-        return float(np.log(max(n, 1) / self.alpha))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
