@@ -247,7 +247,6 @@ class BidRiggingDetector(BaseDetector):
         n_t, n_c = m.n("tender"), m.n("company")
         bids = m.bids
         tcode = m.codes("bids", "tender_id").astype(np.int64)
-        ccode = m.codes("bids", "bidder_id").astype(np.int64)
         price = bids["price"].to_numpy(dtype=np.float64)
 
         # --- price screens (bids are in canonical (tender, price) order)
