@@ -339,8 +339,20 @@ class Worker:
 
     def _screen_part(self, market: Any, truth: Any) -> None:
         """The whole seven-analysis screen and its quality against the truth."""
+        t_start: list[float] = []
+        trail: list[dict[str, Any]] = []
+        self.extra["screen_progress"] = trail
+
+        def progress(name: str) -> None:
+            # screen() calls this before each analysis: a worker stopped for
+            # time or memory still tells how far the screen got, when, at what RSS.
+            if not t_start:
+                t_start.append(time.perf_counter())
+            trail.append({"stage": name, "at_s": time.perf_counter() - t_start[0], "rss_mb": _rss_mb()})
+            self.save()
+
         screening = self.stage(
-            "screen", "screen", lambda: _screen(market, _detectors()),
+            "screen", "screen", lambda: _screen(market, _detectors(), progress),
             # screen() caches the graph on the market: drop it so a profiled rerun builds it again
             profile_reset=lambda: market.__dict__.pop("_graph_cache", None))
         if screening is not None:
@@ -560,10 +572,10 @@ def _detectors() -> list[Any]:
                 if isinstance(c, type) and issubclass(c, d.BaseDetector) and c is not d.BaseDetector]
 
 
-def _screen(market: Any, detectors: list[Any]) -> Any:
+def _screen(market: Any, detectors: list[Any], progress: Callable[[str], None] | None = None) -> Any:
     from collusion._screen import screen
 
-    return screen(market, detectors=detectors)
+    return screen(market, detectors=detectors, progress=progress)
 
 
 def _evaluate(screening: Any, truth: Any) -> pd.DataFrame:
