@@ -78,6 +78,15 @@ def test_different_seeds_differ() -> None:
     assert not ta.cartel_tenders.equals(tb.cartel_tenders)
 
 
+def test_frames_come_in_canonical_order() -> None:
+    frames, _ = generate_frames(1_500, seed=6)
+    b, e = frames["bids"], frames["evaluations"]
+    for keys in ((b["tender_id"].cat.codes, b["price"], b["bidder_id"].cat.codes),
+                 (e["tender_id"].cat.codes, e["bidder_id"].cat.codes, e["expert_id"].cat.codes)):
+        order = np.lexsort([np.asarray(k) for k in reversed(keys)])
+        assert np.array_equal(order, np.arange(len(order)))
+
+
 # ------------------------------------------------------------------ config
 def test_config_round_trip_and_errors(tmp_path: Path) -> None:
     cfg = MarketConfig(cartel_tender_rate=0.2)

@@ -1129,14 +1129,18 @@ def _bid_order(w: _World) -> np.ndarray:
     """Permutation putting bids in the canonical (tender, price, bidder) order.
 
     Bids are already grouped by tender, so a float key ``tender + price share``
-    sorts them in one pass; a tie on price within a tender (rare) falls back to
-    a full lexsort so the bidder breaks it.
+    sorts them in one pass; the (rare) runs of equal prices within a tender are
+    then ordered by bidder.
     """
-    key = w.bt + w.b_price / (2.5 * w.t_est[w.bt])  # prices stay below 1.1 * estimate: fraction < 0.5
-    order = np.argsort(key, kind="stable")
-    same = (w.bt[order][1:] == w.bt[order][:-1]) & (w.b_price[order][1:] == w.b_price[order][:-1])
-    if same.any():
-        order = np.lexsort((w.bc, w.b_price, w.bt))
+    key = w.bt + w.b_price / (2.5 * w.t_est[w.bt])  # prices stay below the estimate: the share is < 0.5
+    order = np.argsort(key)
+    t, p = w.bt[order], w.b_price[order]
+    tie = (t[1:] == t[:-1]) & (p[1:] == p[:-1])
+    if tie.any():
+        in_run = np.r_[tie, False] | np.r_[False, tie]
+        run = np.cumsum(np.r_[True, ~tie])  # run id of equal (tender, price)
+        idx = np.flatnonzero(in_run)
+        order[idx] = order[idx][np.lexsort((w.bc[order[idx]], run[idx]))]
     return order
 
 

@@ -96,9 +96,18 @@ def _arr(values: tuple) -> np.ndarray:
     return np.array(values, dtype=object).astype(str)
 
 
+def _num(a: np.ndarray) -> np.ndarray:
+    """Non-negative integers as text, as narrow as needed (``astype(str)`` gives 21 characters)."""
+    a = np.asarray(a)
+    width = len(str(int(a.max()))) if a.size else 1
+    return a.astype(f"U{width}")
+
+
 def _text(part: np.ndarray | str) -> np.ndarray:
     arr = np.asarray(part)
-    return arr if arr.dtype.kind == "U" else arr.astype(str)
+    if arr.dtype.kind == "U":
+        return arr
+    return _num(arr) if arr.dtype.kind in "iu" else arr.astype(str)
 
 
 def _cat(*parts: np.ndarray | str) -> np.ndarray:
@@ -124,7 +133,7 @@ def id_strings(prefix: str, n: int, width: int | None = None) -> np.ndarray:
     width = width or max(len(str(max(n - 1, 0))), 4)
     if n == 0:
         return np.zeros(0, dtype=f"U{len(prefix) + width}")
-    return _cat(prefix, np.strings.zfill(np.arange(n).astype(str), width))
+    return _cat(prefix, np.strings.zfill(_num(np.arange(n)), width))
 
 
 def ip_strings(i: np.ndarray) -> np.ndarray:
@@ -134,8 +143,8 @@ def ip_strings(i: np.ndarray) -> np.ndarray:
         raise ValueError("ip_strings supports indices below 2**24")
     rest = _mix(i, 24, 7).astype(np.int64)  # a bijection: the last three octets alone are unique
     first = _IP_FIRST[(i * 7 + rest) % len(_IP_FIRST)]
-    return _cat(first.astype(str), ".", (rest >> 16).astype(str), ".", ((rest >> 8) & 255).astype(str), ".",
-                (rest & 255).astype(str))
+    return _cat(_num(first), ".", _num((rest >> 16)), ".", _num(((rest >> 8) & 255)), ".",
+                _num((rest & 255)))
 
 
 def mac_strings(i: np.ndarray) -> np.ndarray:
@@ -158,7 +167,7 @@ def fingerprint_strings(i: np.ndarray) -> np.ndarray:
 def account_strings(i: np.ndarray) -> np.ndarray:
     """Unique 19-digit bank accounts for indices ``i`` (< 2**49)."""
     body = _mix(i, 49, 17).astype(np.int64)  # < 2**49 < 10**15
-    return _cat("6222", np.strings.zfill(body.astype(str), 15))
+    return _cat("6222", np.strings.zfill(_num(body), 15))
 
 
 def phone_strings(i: np.ndarray) -> np.ndarray:
@@ -168,12 +177,12 @@ def phone_strings(i: np.ndarray) -> np.ndarray:
         raise ValueError("phone_strings supports indices below 2**26")
     prefixes = np.array(["138", "139", "137", "150", "151", "158", "186", "188", "189"])
     body = _mix(i, 26, 19).astype(np.int64)  # a bijection below 2**26 < 10**8: bodies are unique
-    return _cat(prefixes[(i * 7 + body) % len(prefixes)], np.strings.zfill(body.astype(str), 8))
+    return _cat(prefixes[(i * 7 + body) % len(prefixes)], np.strings.zfill(_num(body), 8))
 
 
 def email_strings(rng: np.random.Generator, handles: np.ndarray, i: np.ndarray) -> np.ndarray:
     """``handle + index @ mail domain``: unique because the index is."""
-    return _cat(handles, np.asarray(i).astype(str), "@", _arr(_MAIL)[rng.integers(len(_MAIL), size=len(i))])
+    return _cat(handles, _num(np.asarray(i)), "@", _arr(_MAIL)[rng.integers(len(_MAIL), size=len(i))])
 
 
 def address_strings(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
@@ -184,8 +193,8 @@ def address_strings(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
     n_d, n_r = len(_DISTRICTS), len(_ROADS)
     prefix = _cat(np.repeat(city, n_d * n_r), "市", np.tile(np.repeat(_arr(_DISTRICTS), n_r), len(city)),
                   np.tile(_arr(_ROADS), len(city) * n_d))
-    number = _cat(np.arange(1000).astype(str), "号")
-    room = _cat(np.repeat(np.arange(1, 30).astype(str), 23), "栋", np.tile(np.arange(1, 24).astype(str), 29), "01室")
+    number = _cat(_num(np.arange(1000)), "号")
+    room = _cat(np.repeat(_num(np.arange(1, 30)), 23), "栋", np.tile(_num(np.arange(1, 24)), 29), "01室")
     p = (np.asarray(region) * n_d + rng.integers(n_d, size=n)) * n_r + rng.integers(n_r, size=n)
     return _cat(prefix[p], number[rng.integers(1, 1000, size=n)], room[rng.integers(len(room), size=n)])
 
