@@ -158,16 +158,18 @@ class AffinityDetector(BaseDetector):
     """Base of the (context, company) pair detectors of analyses 1, 5 and 6.
 
     Subclasses set :attr:`context_type` and implement :meth:`_components`
-    (and, for experts, :meth:`_universe` / :meth:`_context`). Scores are
-    ``-log10`` of Fisher-combined p-values: higher = more suspicious.
+    (and, for experts, :meth:`_universe`, :meth:`_context` and
+    :meth:`_extra`). Scores are ``-log10`` of Fisher-combined p-values:
+    higher = more suspicious. ``units_`` holds every pair statistic of
+    :func:`~collusion.features.pair_affinity` plus ``links``,
+    ``link_surprise`` and, as ``score_<signal>``, what each signal
+    contributed to the score.
     """
 
     unit: ClassVar[str] = "pair"
     other_type: ClassVar[str | None] = "company"
     #: Node type of the context entity ("buyer", "agent" or "expert").
     context_type: ClassVar[str] = "buyer"
-    #: Tender-level irregularity flags feed the score (buyers) or only the evidence.
-    _flags_in_score: ClassVar[bool] = False
     #: Tenders listed per finding: the company's wins ("wins") or every shared tender ("all").
     _tender_list: ClassVar[str] = "wins"
 
@@ -247,15 +249,16 @@ class AffinityDetector(BaseDetector):
         comps = self._components(table, graph)
         comps["link"] = table["link_surprise"].to_numpy()
         score = fisher_surprise(*comps.values()) if len(table) else np.zeros(0)
+        # Sorted once, so evidence for any unit is a slice.
+        triples = triples.sort_values(["pair", "tender"], kind="stable").reset_index(drop=True)
 
         ctx_ids = m.entities[self.context_type].to_numpy()
         comp_ids = m.entities["company"].to_numpy()
         xi = ctx_ids[table["context"].to_numpy()]
         ci = comp_ids[table["company"].to_numpy()]
         units = table.drop(columns=["context", "company"]).copy()
-        for name, value in comps.items():
-            if name != "link":
-                units[f"{name}_evidence"] = value
+        for name, value in comps.items():  # what each signal contributes to the score
+            units[f"score_{name}"] = value
         units.insert(0, "entity_id", xi)
         units.insert(1, "other_id", ci)
         units.insert(2, "members", pd.Series(
@@ -321,7 +324,7 @@ class AffinityDetector(BaseDetector):
         rows = np.searchsorted(cache["key"], xc.astype(np.int64) * n_c + cc)
         tender_ids = m.entities["tender"].to_numpy()
         flags = tender_flags(m)
-        tp = triples.sort_values(["pair", "tender"], kind="stable")
+        tp = triples  # sorted by (pair, tender) in _score
         starts = np.searchsorted(tp["pair"].to_numpy(), rows, side="left")
         ends = np.searchsorted(tp["pair"].to_numpy(), rows, side="right")
         rel = _RELATION[self.context_type]

@@ -36,9 +36,9 @@ class BuyerWinnerDetector(AffinityDetector):
 
     Parameters
     ----------
-    min_tenders : int, default 3
+    min_tenders : int, default 2
         Score a pair only when the company bid in at least this many awarded
-        tenders of the buyer.
+        tenders of the buyer (a repeat winner needs two).
     baseline : {"strength", "uniform"}, default "strength"
         Win probability under the null: the company's leave-buyer-out
         strength in a conditional-logit model, or ``1 / number of bids``.
@@ -67,7 +67,7 @@ class BuyerWinnerDetector(AffinityDetector):
     def __init__(
         self,
         *,
-        min_tenders: int = 3,
+        min_tenders: int = 2,
         baseline: str = "strength",
         fdr: float = 0.05,
         contamination: float | None = None,

@@ -26,7 +26,11 @@ pair (X, C) the strength of C is re-estimated *without X's tenders* (one MM
 step from the global fit, which is exact for the counts and first-order for
 the exposure), so a supplier that only wins at its favouring buyer is judged
 by its record elsewhere. ``baseline="uniform"`` uses ``p = 1 / n_bids``
-instead (every bidder equally likely), which ignores firm strength.
+instead (every bidder equally likely), which ignores firm strength: on
+generated 20k-tender markets the excess-win tail alone ranks favoured
+suppliers about twice as well with the strength baseline (average precision
+0.53 against 0.26), because strong firms that win everywhere stop looking
+like favourites.
 
 Wins above expectation are scored by the tail of the binomial with the same
 mean as the Poisson-binomial of the per-tender probabilities (the binomial
