@@ -272,8 +272,9 @@ def _variant(name: str, kind: int, pos: float) -> str:
         if any("!" <= c <= "~" for c in name):
             return _full_width(name)
         return name[:2] + "（" + name[2:4] + "）" + name[4:]
-    if kind == 2:  # an extra space
-        k = 1 + int(pos * (len(name) - 1))
+    if kind == 2:  # an extra space: doubled between words, or inserted between characters
+        gaps = [j for j, c in enumerate(name) if c == " "]
+        k = gaps[int(pos * len(gaps))] if gaps else 1 + int(pos * (len(name) - 1))
         return name[:k] + " " + name[k:]
     # a typo: a similar character, or two swapped letters in an English name
     chars = list(name)
