@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import collusion as co
 from collusion import Market, MissingTableError
 from collusion.datasets import MarketConfig, make_market
 from collusion.datasets._evaluate import evaluate
@@ -83,3 +84,14 @@ def test_needs_buyers() -> None:
                          "is_winner": [True, True]})
     with pytest.raises(MissingTableError, match="buyer_id"):
         BuyerWinnerDetector().fit(Market.from_frames(tenders=tenders, bids=bids))
+
+
+def test_too_little_support_gives_an_empty_result() -> None:
+    tenders = pd.DataFrame({"tender_id": ["T1", "T2"], "buyer_id": ["B1", "B1"]})
+    bids = pd.DataFrame({"tender_id": ["T1", "T1", "T2"], "bidder_id": ["a", "b", "a"], "price": [1.0, 2.0, 3.0],
+                         "is_winner": [True, False, False]})  # T2 was never awarded
+    market = Market.from_frames(tenders=tenders, bids=bids)
+    det = BuyerWinnerDetector().fit(market)
+    assert len(det.results_) == 0 and list(det.results_.columns) == list(co.RESULT_COLUMNS)
+    one = BuyerWinnerDetector(min_tenders=1).fit(market)
+    assert one.results_["other_id"].tolist() == ["a", "b"] and one.results_["tender_ids"].tolist() == [["T1"], []]

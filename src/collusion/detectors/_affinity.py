@@ -301,6 +301,8 @@ class AffinityDetector(BaseDetector):
         return table
 
     def _tender_lists(self, triples: pd.DataFrame, n_units: int, market: Any) -> pd.Series:
+        if n_units == 0:
+            return pd.Series([], dtype=object)
         sel = triples if self._tender_list == "all" else triples.loc[triples["is_winner"].to_numpy()]
         pair = sel["pair"].to_numpy()
         order = np.lexsort((sel["tender"].to_numpy(), pair))
