@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from collusion.features._surprisal import bh_threshold
 from collusion import Market
 from collusion.datasets import generate_frames
 from collusion.detectors import AgentBidderDetector, BuyerWinnerDetector, ExpertWinnerDetector
 from collusion.features._affinity import (
-    bh_threshold,
     binomial_surprise,
     context_links,
     cooccurrence,

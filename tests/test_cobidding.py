@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from collusion.features._surprisal import bh_qvalues
 from collusion.features._cobidding import (
-    bh_qvalues,
     bid_incidence,
     cobid_pairs,
     cobidding_communities,

@@ -38,13 +38,12 @@ import pandas as pd
 from .._param_validation import Interval, Options
 from ..exceptions import MissingTableError
 from ..features._affinity import (
-    bh_threshold,
     context_links,
-    empirical_surprise,
     exclusive_trace_uses,
     fisher_surprise,
     pair_affinity,
 )
+from ..features._surprisal import bh_threshold
 from ..results import evidence
 from ._base import BaseDetector
 

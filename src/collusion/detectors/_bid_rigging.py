@@ -17,7 +17,6 @@ from ..features._bidtraces import (
     tender_trace_counts,
 )
 from ..features._cobidding import (
-    bh_qvalues,
     cobid_pairs,
     cobidding_communities,
     group_ids,
@@ -32,6 +31,7 @@ from ..features._cobidding import (
 from ..features._screens import price_regularity, price_screens, subset_screens
 from ..features._surprisal import flag_surprisal, z_surprisal
 from ..features._thresholds import robust_z
+from ..features._surprisal import bh_qvalues
 from ..results import evidence
 from ._base import BaseDetector
 

@@ -59,9 +59,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from ._surprisal import binom_surprisal
+
 __all__ = [
     "LINK_KINDS",
-    "bh_threshold",
     "binomial_surprise",
     "context_links",
     "cooccurrence",
@@ -91,16 +92,13 @@ def binomial_surprise(k: Any, n: Any, p: Any) -> np.ndarray:
     >>> binomial_surprise(np.array([0, 5, 5]), np.array([5, 5, 5]), np.array([0.5, 0.5, 1.0])).round(3).tolist()
     [0.0, 1.505, 0.0]
     """
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
-    k, n, p = np.broadcast_arrays(k, n, p)
+    # the base-10 view of features._surprisal.binom_surprisal (natural log)
+    k, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (k, n, p)))
     out = np.zeros(k.shape)
     live = (k > 0) & (n > 0)
     if live.any():
         with np.errstate(divide="ignore"):
-            lsf = stats.binom.logsf(k[live] - 1, n[live], p[live])
-        out[live] = -lsf / _LN10
+            out[live] = binom_surprisal(k[live], n[live], p[live]) / _LN10
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE)
 
 
@@ -173,34 +171,6 @@ def empirical_surprise(values: Any) -> np.ndarray:
     below = np.searchsorted(np.sort(x[ok]), x[ok], side="left")
     out[ok] = np.log10(n / (n - below))
     return out + 0.0
-
-
-def bh_threshold(surprises: Any, fdr: float) -> float:
-    """Surprise threshold of the Benjamini–Hochberg procedure at false discovery rate ``fdr``.
-
-    Surprises are ``-log10 p``; units at or above the returned value are the
-    BH discoveries. When there are none, the Bonferroni level
-    ``-log10(fdr / m)`` is returned (which no unit reaches).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> round(bh_threshold(np.array([6.0, 3.0, 0.5, 0.1]), 0.05), 3)
-    3.0
-    >>> round(bh_threshold(np.array([0.5, 0.1]), 0.05), 3)
-    1.602
-    """
-    s = np.asarray(surprises, dtype=np.float64)
-    s = np.sort(s[np.isfinite(s)])[::-1]
-    m = s.size
-    if m == 0:
-        return float("inf")
-    # p_(i) <= fdr * i / m  <=>  s_(i) >= -log10(fdr * i / m)
-    need = -np.log10(fdr * np.arange(1, m + 1) / m)
-    ok = np.flatnonzero(s >= need)
-    if ok.size == 0:
-        return float(-np.log10(fdr / m))
-    return float(s[ok[-1]])
 
 
 def exclusive_trace_uses(

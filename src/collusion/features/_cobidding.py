@@ -25,7 +25,7 @@ raw co-bidding network are those markets. What sets a cartel apart is *where*
 its members meet: in tenders whose bids look rigged. :func:`suspicious_cobids`
 tests, for every pair, whether more of its shared tenders are suspicious (in
 the market's top share by price screens and traces) than chance predicts
-(binomial tail), and :func:`bh_qvalues` controls the false discovery rate over
+(binomial tail), and :func:`~collusion.features._surprisal.bh_qvalues` controls the false discovery rate over
 all pairs; the significant pairs form the backbone on which Leiden community
 detection (modularity objective, seeded) finds the candidate cartels.
 
@@ -45,7 +45,6 @@ import scipy.sparse as sp
 from scipy import stats
 
 __all__ = [
-    "bh_qvalues",
     "bid_incidence",
     "cobid_pairs",
     "cobidding_communities",
@@ -422,31 +421,6 @@ def suspicious_cobids(
         "expected": n * q,
         "logp": np.maximum(np.nan_to_num(logp, nan=0.0, posinf=300.0), 0.0),
     })
-
-
-def bh_qvalues(logp: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg q-values from ``-log10`` p-values (as ``-log10 q``).
-
-    Working on the log scale keeps p-values far below 1e-300 ordered.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> bh_qvalues(np.array([3.0, 1.0, 0.0])).round(3).tolist()
-    [2.523, 0.824, 0.0]
-    """
-    lp = np.asarray(logp, dtype=np.float64)
-    m = lp.size
-    if m == 0:
-        return lp.copy()
-    order = np.argsort(-lp, kind="stable")  # smallest p first
-    rank = np.arange(1, m + 1)
-    lq = lp[order] - np.log10(m / rank)
-    # q_i = min_{j >= i} p_j m / j  →  on -log10: running max from the end.
-    lq = np.maximum.accumulate(lq[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.maximum(lq, 0.0)
-    return out
 
 
 def _underwin(n_shared: np.ndarray, wins_shared: np.ndarray, wins_total: np.ndarray, n_total: np.ndarray) -> np.ndarray:

@@ -15,10 +15,20 @@ means the unit's combined evidence is rarer than a 1-in-``1/alpha`` event.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import stats
 
-__all__ = ["binom_surprisal", "flag_surprisal", "tail_surprisal", "violation_surprisal", "z_surprisal"]
+__all__ = [
+    "bh_qvalues",
+    "bh_threshold",
+    "binom_surprisal",
+    "flag_surprisal",
+    "tail_surprisal",
+    "violation_surprisal",
+    "z_surprisal",
+]
 
 _LOG2 = float(np.log(2.0))
 
@@ -108,7 +118,8 @@ def binom_surprisal(k: np.ndarray, n: np.ndarray, p: np.ndarray | float) -> np.n
     """
     kk = np.asarray(k, dtype=np.float64)
     nn = np.asarray(n, dtype=np.float64)
-    pp = np.clip(np.broadcast_to(np.asarray(p, dtype=np.float64), np.broadcast(kk, nn).shape), 1e-12, 1 - 1e-12)
+    # p = 1 is a certain event: P(X >= k) = 1 for k <= n, surprisal exactly 0.
+    pp = np.clip(np.broadcast_to(np.asarray(p, dtype=np.float64), np.broadcast(kk, nn).shape), 1e-12, 1.0)
     out = -stats.binom.logsf(kk - 1, nn, pp)
     return np.where(kk > 0, np.maximum(np.nan_to_num(out, nan=0.0), 0.0), 0.0)
 
@@ -134,3 +145,56 @@ def violation_surprisal(x: np.ndarray, *, z_max: float = 10.0) -> np.ndarray:
     pos = v > 0
     z = np.minimum(robust_z(v), z_max)
     return np.where(pos, np.maximum(z_surprisal(z), flag_surprisal(pos)), 0.0)
+
+
+def bh_qvalues(logp: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values from ``-log10`` p-values (as ``-log10 q``).
+
+    Working on the log scale keeps p-values far below 1e-300 ordered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bh_qvalues(np.array([3.0, 1.0, 0.0])).round(3).tolist()
+    [2.523, 0.824, 0.0]
+    """
+    lp = np.asarray(logp, dtype=np.float64)
+    m = lp.size
+    if m == 0:
+        return lp.copy()
+    order = np.argsort(-lp, kind="stable")  # smallest p first
+    rank = np.arange(1, m + 1)
+    lq = lp[order] - np.log10(m / rank)
+    # q_i = min_{j >= i} p_j m / j  →  on -log10: running max from the end.
+    lq = np.maximum.accumulate(lq[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.maximum(lq, 0.0)
+    return out
+
+
+def bh_threshold(surprises: Any, fdr: float) -> float:
+    """Surprise threshold of the Benjamini–Hochberg procedure at false discovery rate ``fdr``.
+
+    Surprises are ``-log10 p``; units at or above the returned value are the
+    BH discoveries. When there are none, the Bonferroni level
+    ``-log10(fdr / m)`` is returned (which no unit reaches).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(bh_threshold(np.array([6.0, 3.0, 0.5, 0.1]), 0.05), 3)
+    3.0
+    >>> round(bh_threshold(np.array([0.5, 0.1]), 0.05), 3)
+    1.602
+    """
+    s = np.asarray(surprises, dtype=np.float64)
+    s = np.sort(s[np.isfinite(s)])[::-1]
+    m = s.size
+    if m == 0:
+        return float("inf")
+    # p_(i) <= fdr * i / m  <=>  s_(i) >= -log10(fdr * i / m)
+    need = -np.log10(fdr * np.arange(1, m + 1) / m)
+    ok = np.flatnonzero(s >= need)
+    if ok.size == 0:
+        return float(-np.log10(fdr / m))
+    return float(s[ok[-1]])
