@@ -201,3 +201,20 @@ def test_hypothesis_every_planted_problem_is_reported(corruptions: list[tuple[st
 def test_settings_validation() -> None:
     with pytest.raises(ValueError, match="unknown settings"):
         co.Settings.from_path_or_dict({"threshold": 1})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([1.0, 2.0, float("nan")]), st.integers(0, 2)),
+                min_size=0, max_size=12))
+def test_lex_sorted_check_agrees_with_lexsort(rows: list[tuple[int, float, int]]) -> None:
+    """The O(n) sortedness check (which lets validation skip the sort) agrees with np.lexsort."""
+    from collusion._market import _is_lex_sorted
+
+    if not rows:
+        return
+    a = np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    order = np.lexsort(a[::-1])
+    resorted = [k[order] for k in a]
+    assert _is_lex_sorted(list(resorted))
+    same = all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, resorted))
+    assert _is_lex_sorted(list(a)) == same

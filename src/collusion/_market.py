@@ -58,6 +58,42 @@ def _sort_key(col: pd.Series) -> np.ndarray:
     return col.to_numpy()
 
 
+def _sorted_union(parts: list[pd.Index], kind: str) -> pd.Index:
+    """Sorted unique ids of a namespace from the categories of all its columns."""
+    distinct: list[pd.Index] = []
+    for p in parts:  # the same categories object often serves several columns
+        if not any(p is q or (len(p) == len(q) and p.equals(q)) for q in distinct):
+            distinct.append(p)
+    if not distinct:
+        return pd.Index(np.asarray([], dtype=object), dtype=object, name=kind)
+    values = pd.unique(np.concatenate([p.to_numpy(dtype=object) for p in distinct]))
+    values = np.sort(np.asarray(values, dtype=str))  # C-level sort of a unicode array
+    return pd.Index(values.astype(object), dtype=object, name=kind)
+
+
+def _is_lex_sorted(keys: list[np.ndarray]) -> bool:
+    """O(n) check that rows are already in lexicographic order of ``keys`` (NaN last)."""
+    n = len(keys[0])
+    if n < 2:
+        return True
+    undecided = np.ones(n - 1, dtype=bool)  # consecutive pairs equal on the keys seen so far
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        if k.dtype.kind == "f":
+            # NaN sorts last (as lexsort does): a NaN before a number is out of order
+            an, bn = np.isnan(a), np.isnan(b)
+            less = (a < b) | (~an & bn)
+            greater = (a > b) | (an & ~bn)
+        else:
+            less, greater = a < b, a > b
+        if (undecided & greater).any():
+            return False
+        undecided &= ~less
+        if not undecided.any():
+            return True
+    return True
+
+
 def validate_tables(
     tables: Mapping[str, pd.DataFrame | None],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Index], pd.DataFrame]:
@@ -83,13 +119,14 @@ def validate_tables(
     for name in unknown:
         problems.add(name, "*", f"unknown table (known: {', '.join(TABLES)})", [-1])
     raw: dict[str, dict[str, Any]] = {}
+    cache: dict = {}
     for name in TABLES:
         frame = tables.get(name)
         if frame is None:
             if name in ("tenders", "bids"):
                 problems.add(name, "*", "required table is missing", [-1])
             continue
-        raw[name] = coerce_table(name, frame, problems)
+        raw[name] = coerce_table(name, frame, problems, cache)
 
     # One shared, sorted category index per namespace, so codes agree across tables
     # and do not depend on row order.
@@ -100,8 +137,7 @@ def validate_tables(
                 pools[spec.entity].append(cols[spec.name].categories)  # type: ignore[index]
     entities: dict[str, pd.Index] = {}
     for kind, parts in pools.items():
-        values = np.unique(np.concatenate([p.to_numpy(dtype=object) for p in parts]).astype(str)) if parts else []
-        entities[kind] = pd.Index(np.asarray(values, dtype=object), dtype=object, name=kind)
+        entities[kind] = _sorted_union(parts, kind)
 
     out: dict[str, pd.DataFrame] = {}
     for name, cols in raw.items():
@@ -130,9 +166,9 @@ def validate_tables(
     check_foreign_keys(out, problems)
 
     for name, table in out.items():
-        keys = [_sort_key(table[c]) for c in reversed(_ORDER[name])]
-        order = np.lexsort(keys) if len(table) else np.arange(0)
-        if not np.array_equal(order, np.arange(len(order))):
+        keys = [_sort_key(table[c]) for c in _ORDER[name]]
+        if len(table) and not _is_lex_sorted(keys):
+            order = np.lexsort(keys[::-1])
             table = table.iloc[order].reset_index(drop=True)
         out[name] = table
     return out, entities, problems.frame()

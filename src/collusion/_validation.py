@@ -85,7 +85,11 @@ def normalize_id_values(values: pd.Index) -> pd.Index:
     ['C1', 'C2', '华建', 'c1']
     """
     as_text = _to_text(values)
-    return pd.Index([unicodedata.normalize("NFKC", v).strip() for v in as_text], dtype=object)
+    # NFKC leaves ASCII unchanged; skipping it there saves most of the cost on
+    # millions of generated or exported ids.
+    return pd.Index(
+        [(v if v.isascii() else unicodedata.normalize("NFKC", v)).strip() for v in as_text], dtype=object
+    )
 
 
 def _to_text(values: pd.Index) -> list[str]:
@@ -94,6 +98,8 @@ def _to_text(values: pd.Index) -> list[str]:
         arr = values.to_numpy(dtype=float)
         integral = np.isfinite(arr) & (arr == np.round(arr))
         return [str(int(v)) if ok else repr(v) for v, ok in zip(arr, integral)]
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        return [v if isinstance(v, str) else str(v) for v in values]
     return [str(v) for v in values]
 
 
@@ -106,7 +112,11 @@ def _as_categorical(series: pd.Series) -> pd.Categorical:
 def _recode_categories(cat: pd.Categorical, new_values: pd.Index) -> pd.Categorical:
     """Map each category to ``new_values[i]``; merge equal results; ``None``/"" become missing."""
     new = pd.Index(new_values, dtype=object)
-    text = np.array(["\x00" if (v is None or v != v or v == "") else str(v) for v in new], dtype=object)
+    blank = new.isna() | (new == "")
+    if not blank.any() and new.is_unique:
+        # Fast path (clean exports, the generator): nothing merges, codes stay as they are.
+        return pd.Categorical.from_codes(np.asarray(cat.codes), categories=new)
+    text = np.array(["\x00" if b else str(v) for v, b in zip(new, blank)], dtype=object)
     uniq, inverse = np.unique(text.astype(str), return_inverse=True)
     keep = uniq != "\x00"
     remap = np.where(keep, np.cumsum(keep) - 1, -1)
@@ -115,13 +125,25 @@ def _recode_categories(cat: pd.Categorical, new_values: pd.Index) -> pd.Categori
     return pd.Categorical.from_codes(new_codes, categories=pd.Index(uniq[keep], dtype=object))
 
 
-def _clean_categorical(series: pd.Series, *, normalize: bool, lower: bool = False) -> pd.Categorical:
-    """Categorical with normalised, non-empty, unique string categories."""
+def _clean_categorical(
+    series: pd.Series, *, normalize: bool, lower: bool = False, cache: dict | None = None
+) -> pd.Categorical:
+    """Categorical with normalised, non-empty, unique string categories.
+
+    ``cache`` maps ``id(categories)`` to the cleaned categories, so a category
+    index shared by several columns (tender ids in four tables) is cleaned once.
+    """
     cat = _as_categorical(series)
     cats = cat.categories
+    key = (id(cats), normalize, lower)
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None and hit[0] is cats:
+        return _recode_categories(cat, hit[1])
     new = normalize_id_values(cats) if normalize else pd.Index([v.strip() for v in _to_text(cats)], dtype=object)
     if lower:
         new = pd.Index([v.lower() for v in new], dtype=object)
+    if cache is not None:
+        cache[key] = (cats, new)  # keeps ``cats`` alive so its id is not reused
     return _recode_categories(cat, new)
 
 
@@ -192,7 +214,7 @@ def _coerce_datetime(name: str, col: ColumnSpec, s: pd.Series, problems: Problem
     return out.astype("datetime64[ns]")
 
 
-def coerce_table(name: str, frame: pd.DataFrame, problems: Problems) -> dict[str, Any]:
+def coerce_table(name: str, frame: pd.DataFrame, problems: Problems, cache: dict | None = None) -> dict[str, Any]:
     """Coerce one input table to its schema kinds, recording problems.
 
     Returns a dict of column name to coerced data (id columns as
@@ -214,7 +236,7 @@ def coerce_table(name: str, frame: pd.DataFrame, problems: Problems) -> dict[str
         if col.kind in ("id", "trace", "str"):
             # Procedures and party kinds are vocabularies: compare them case-free.
             lower = col.kind == "str" and col.name in ("procedure", "kind")
-            cat = _clean_categorical(s, normalize=col.kind == "id", lower=lower)
+            cat = _clean_categorical(s, normalize=col.kind == "id", lower=lower, cache=cache)
             if not col.nullable:
                 rows = np.flatnonzero(np.asarray(cat.codes) < 0)
                 problems.add(name, col.name, "missing value", rows, s.iloc[rows].tolist())
@@ -246,6 +268,9 @@ def check_keys(name: str, table: pd.DataFrame, problems: Problems) -> None:
         for c in codes[1:]:
             combined = combined * (int(c.max(initial=0)) + 2) + (c + 1)
     valid = np.all(np.stack([c >= 0 for c in codes]), axis=0)
+    ordered = np.sort(combined[valid])
+    if not (ordered[1:] == ordered[:-1]).any():
+        return  # the common case: one sort, no hashing of millions of keys
     dup = pd.Series(combined).duplicated(keep=False).to_numpy() & valid
     rows = np.flatnonzero(dup)
     if rows.size:
