@@ -1,24 +1,13 @@
-"""Shared fixtures; also injects ``co``, ``pd`` and ``np`` into doctests."""
+"""Shared test fixtures (the doctest namespace lives in the root conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-
-import collusion as co
 
 #: The read-only real data folder (labelled cartels, Cardinal fixtures), beside the repo.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture(autouse=True)
-def _doctest_namespace(doctest_namespace: dict) -> None:
-    doctest_namespace["co"] = co
-    doctest_namespace["pd"] = pd
-    doctest_namespace["np"] = np
 
 
 @pytest.fixture
