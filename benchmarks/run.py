@@ -4,25 +4,28 @@ Usage::
 
     python benchmarks/run.py --sizes 10k,100k,1M [--naive-max 100k] [--out benchmarks/out]
 
-For every market size (number of tenders) a fresh Python process
+For every market size (number of tenders) two fresh Python processes (one
+for the stages one by one, one for the whole screen, so that its peak memory
+is its own)
 
-1. generates a market with planted schemes (``collusion.datasets.make_market``);
-2. times each stage separately, with the peak resident memory (RSS high-water
+1. generate a market with planted schemes (``collusion.datasets.make_market``);
+2. time each stage separately, with the peak resident memory (RSS high-water
    mark) of the process during the stage: generation, validation
    (``Market.from_frames`` on the generated frames), the whole seven-analysis
    ``screen``, graph build, each feature family (price screens, subset screens,
    price regularity, co-bidding pairs, the co-bidding projection, communities),
    each detector on its own, and one pass reading the bid columns (the
    memory-bandwidth floor);
-3. scores every detector against the planted truth (average precision,
+3. score every detector against the planted truth (average precision,
    precision@k, recall at the default threshold) with
    ``collusion.datasets._evaluate.evaluate``;
-4. runs the naive references of ``benchmarks/naive.py`` on the same market,
+4. run the naive references of ``benchmarks/naive.py`` on the same market,
    checks that they give the same numbers as the library (screens to 1e-9,
    co-bid counts exactly, communities by modularity) and reports the speed-up
    per stage. Above ``--naive-max`` tenders the naive references run on the
-   first ``--naive-sample`` tenders only and their cost is extrapolated per bid
-   (flagged ``extrapolated`` in every table).
+   first ``--naive-sample`` tenders only (to check agreement) and their cost
+   at that size is the per-bid cost measured on the largest whole market,
+   scaled (the sample-based figure is kept beside it).
 
 The parent process collects the workers' JSON and writes, in ``--out``:
 ``stages.csv`` (one row per size × stage × implementation), ``quality.csv``,
@@ -298,6 +301,7 @@ class Worker:
         del frames, gen
         if market is None:
             return self.output()
+        self.extra["git_commit"] = machine_info().get("git_commit")
         self.extra["tables"] = {name: len(t) for name, t in market.items()}
         self.extra["entities"] = {k: int(len(v)) for k, v in market.entities.items()}
 
@@ -962,10 +966,12 @@ def tables_markdown(stages: pd.DataFrame, quality: pd.DataFrame, comparison: pd.
         "",
         f"Machine: {info.get('nproc')} cores ({info.get('cpu')}), {info.get('memory_gb')} GB RAM, "
         f"Python {info.get('python')}, numpy {info.get('numpy')}, pandas {info.get('pandas')}, "
-        f"commit {info.get('git_commit')}.",
+        f"tables written at commit {info.get('git_commit')}.",
         "",
         "Runs: " + ", ".join(
-            f"{size_label(int(r['size']))} tenders / {r.get('n_bids', 0):,} bids: {r['status']} "
+            f"{size_label(int(r['size']))} tenders / {r.get('n_bids', 0):,} bids"
+            f"{' at ' + str((r.get('extra') or {}).get('git_commit')) if (r.get('extra') or {}).get('git_commit') else ''}"
+            f": {r['status']} "
             f"({r.get('wall_s', 0):.0f} s wall, load average {_load(r)})" for r in results),
         "",
         "## Targets",
