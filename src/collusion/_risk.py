@@ -143,20 +143,16 @@ def risk_index(
         if not 0 <= value <= 1:
             raise ValueError(f"risk_index: weight of {name!r} must be in [0, 1], got {value}")
     res = results.reset_index(drop=True)
-    det_all = res["detector"].to_numpy(dtype=object)
-    pct = res["score_pct"].to_numpy(dtype=float)
-    flag = res["flagged"].to_numpy(dtype=bool)
-    w_row = np.array([w.get(d, 0.5) for d in det_all]) if len(res) else np.zeros(0)
-    c_row = w_row * np.where(flag, 1.0, unflagged_factor) * pct**sharpness
-    res = res.loc[c_row >= min_contribution].reset_index(drop=True)
+    det_codes, det_names = pd.factorize(res["detector"].to_numpy(dtype=object))
+    weight = np.array([w.get(d, 0.5) for d in det_names], dtype=float)[det_codes]
+    strength = res["score_pct"].to_numpy(dtype=float) ** sharpness
+    strength = np.where(res["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
+    contribution = np.clip(weight * strength, 0.0, 1.0 - 1e-12)
+    keep = contribution >= min_contribution
+    res, det_codes, contribution = res.loc[keep].reset_index(drop=True), det_codes[keep], contribution[keep]
     rows, keys = _touches(res, tender_project)
     if rows.size == 0:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "level", "contributions"])
-    det_codes, det_names = pd.factorize(res["detector"].to_numpy(dtype=object))
-    strength = res["score_pct"].to_numpy(dtype=float) ** sharpness
-    strength = np.where(res["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
-    weight = np.array([w.get(d, 0.5) for d in det_names])[det_codes]
-    contribution = np.clip(weight * strength, 0.0, 1.0 - 1e-12)
     ent, ent_keys = pd.factorize(keys)
     # strongest finding per (entity, detector): sort by contribution, keep the first of each key
     pair = ent.astype(np.int64) * len(det_names) + det_codes[rows]
