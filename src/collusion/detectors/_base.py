@@ -243,9 +243,9 @@ class BaseDetector(BaseEstimator):
         self.units_ = units
         self.scores_ = pd.Series(score, index=units.index, name="score")
         self.flagged_ = pd.Series(flagged, index=units.index, name="flagged")
-        self.threshold_ = thresholds[next(iter(thresholds))] if len(thresholds) == 1 else thresholds
-        if not thresholds:
-            self.threshold_ = float("inf")
+        # one unit kind: a float; several: a dict per kind; no units: nothing is flagged
+        self.threshold_ = (float("inf") if not thresholds
+                           else next(iter(thresholds.values())) if len(thresholds) == 1 else thresholds)
         self.results_ = results[list(RESULT_COLUMNS)] if n else empty_results()
         self.evidence_ = evidence_frame(self.results_.loc[self.results_["flagged"]])
         # Kept so explain() can compute evidence for units not covered during fit.

@@ -63,10 +63,9 @@ class FundsDetector(SurprisalDetector):
     Parameters
     ----------
     alpha : float
-        Default flagging level: a unit is flagged when its score exceeds
-        ``log(n_units / alpha)`` — with calibrated, independent signals an
-        ordinary market would see about ``alpha`` false flags per unit kind.
-        Ignored when ``contamination`` is set.
+        Expected false flags per unit kind in an honest market: the default
+        threshold is ``log(n_units / alpha)`` (see
+        :class:`~collusion.detectors.SurprisalDetector`).
     contamination, fence_k, max_evidence
         See :class:`~collusion.detectors.BaseDetector`.
 
