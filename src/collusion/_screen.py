@@ -147,8 +147,8 @@ class Screening:
     def to_parquet(self, path: str | Path) -> None:
         """Write findings and the risk index (``<stem>.risk.parquet``) with nested evidence."""
         path = Path(path)
-        _for_export(self.results).to_parquet(path, index=False)
-        _for_export(self.risk).to_parquet(path.with_suffix(".risk.parquet"), index=False)
+        _write_parquet(_for_export(self.results), path)
+        _write_parquet(_for_export(self.risk), path.with_suffix(".risk.parquet"))
 
     def to_jsonl(self, path: str | Path) -> None:
         """Write findings then risk-index rows as JSON Lines (one finding per line)."""
@@ -168,6 +168,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (pd.Timestamp,)):
         return value.isoformat()
     return str(value)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet without pandas' dtype metadata, so any reader (pandas 2, polars, DuckDB) gets plain lists."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), path)
 
 
 def _for_export(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,8 +2,10 @@
 
 Every analysis is a :class:`BaseDetector`. A subclass writes two things:
 
-* ``_score(graph) -> pandas.DataFrame`` — one row per unit with the unit's ids,
-  its signals (one column each) and a ``score`` column;
+* ``_score(graph) -> pandas.DataFrame | Units`` — one row per unit with the
+  unit's ids, its signals (one column each) and a ``score`` column; detectors
+  with many units return a :class:`Units` whose members and tenders are
+  :class:`~collusion._ragged.Ragged` codes rather than Python lists;
 * ``_evidence(graph, units) -> list[list[dict]]`` — evidence records for some
   rows of that frame (only flagged and top units get evidence in ``fit``; the
   rest on demand through :meth:`BaseDetector.explain`).
@@ -19,23 +21,43 @@ one detector (and one unit kind); use ``score_pct`` to compare across them.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 
 from .._param_validation import Interval, validate_params
 from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
-from ..results import RESULT_COLUMNS, empty_results, evidence_frame, finding_ids
+from .._ragged import Ragged
+from ..results import RESULT_COLUMNS, empty_results, evidence_frame, finding_ids, list_column, member_hashes
 
-__all__ = ["BaseDetector", "SurprisalDetector", "as_graph", "check_is_fitted", "fit_context"]
+__all__ = ["BaseDetector", "SurprisalDetector", "Units", "as_graph", "check_is_fitted", "fit_context"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Unit-frame columns that describe the unit rather than a signal.
 _UNIT_COLUMNS = ("unit", "entity_type", "entity_id", "other_type", "other_id", "members", "tender_ids", "score")
+
+
+class Units(NamedTuple):
+    """What ``_score`` returns when lists per unit would be too many to build in Python.
+
+    ``frame`` has one row per unit (ids, signals, ``score``); ``members`` holds
+    each unit's nodes and ``tenders`` its tender codes, row for row. ``None``
+    falls back to the frame's ``members``/``tender_ids`` columns or defaults.
+    """
+
+    frame: pd.DataFrame
+    members: Ragged | None = None
+    tenders: Ragged | None = None
+
+
+#: Evidence of units not explained during fit (shared: never mutated).
+_NO_EVIDENCE: tuple = ()
 
 
 def as_graph(data: Any) -> Any:
@@ -171,35 +193,53 @@ class BaseDetector(BaseEstimator):
         if len(row) == 0:
             raise KeyError(f"no finding {finding!r} in {type(self).__name__}.results_")
         if len(row["evidence"].iloc[0]) == 0 and self._graph_ref is not None:
-            records = self._evidence(self._graph_ref, self.units_.loc[row.index])
+            records = self._evidence(self._graph_ref, self._units_with_lists(self.units_.index.get_indexer(row.index)))
             row = row.copy()
             row["evidence"] = pd.Series(records, index=row.index, dtype=object)
         return evidence_frame(row)
 
     # -------------------------------------------------------------- internal
-    def _finish(self, graph: Any, units: pd.DataFrame) -> None:
-        units = units.copy()
-        n = len(units)
+    def _units_with_lists(self, rows: np.ndarray) -> pd.DataFrame:
+        """Rows ``rows`` (positions) of ``units_`` with their ``members`` and ``tender_ids`` lists."""
+        pos = self._result_pos[rows]
+        units = self.units_.iloc[rows].copy()
+        units["members"] = self.results_["members"].iloc[pos].to_numpy(dtype=object)
+        units["tender_ids"] = self.results_["tender_ids"].iloc[pos].to_numpy(dtype=object)
+        return units
+
+    def _finish(self, graph: Any, units: pd.DataFrame | Units) -> None:
+        frame, members, tenders = units if isinstance(units, Units) else (units, None, None)
+        market = graph.market
+        frame = frame.copy()
+        n = len(frame)
         for col, default in (("unit", self.unit), ("entity_type", self.entity_type), ("other_type", self.other_type)):
-            if col not in units.columns:
-                units[col] = default
-        for col in ("other_id",):
-            if col not in units.columns:
-                units[col] = None
-        if "members" not in units.columns:
-            units["members"] = _default_members(units)
-        if "tender_ids" not in units.columns:
-            units["tender_ids"] = pd.Series([[] for _ in range(n)], index=units.index, dtype=object)
-        keys = units["members"].map(lambda m: "|".join(sorted(m))).to_numpy(dtype=object)
-        units.index = pd.Index(_unit_keys(units), name="unit_key")
-        score = units["score"].to_numpy(dtype=np.float64)
+            if col not in frame.columns:
+                frame[col] = np.full(n, default, dtype=object)
+        if "other_id" not in frame.columns:
+            frame["other_id"] = np.full(n, None, dtype=object)
+        # Members and tenders as Arrow list columns, and one order-free hash per unit.
+        if members is not None:
+            member_col, hashes = members.labels(market), members.hashes(market)
+        else:
+            member_col = list_column(frame["members"]) if "members" in frame else _default_members(frame)
+            hashes = member_hashes(member_col)
+        if tenders is not None:
+            tender_col = tenders.labels(market, prefix=False)
+        elif "tender_ids" in frame:
+            tender_col = list_column(frame["tender_ids"])
+        else:
+            tender_col = Ragged.empty_rows(n).labels(market, prefix=False)
+        frame = frame.drop(columns=[c for c in ("members", "tender_ids") if c in frame.columns])
+        frame.index = pd.Index(_unit_keys(frame), name="unit_key")
+        score = frame["score"].to_numpy(dtype=np.float64)
+        kinds = frame["unit"].to_numpy(dtype=object)
 
         flagged = np.zeros(n, dtype=bool)
         pct = np.zeros(n)
         rank = np.zeros(n, dtype=np.int64)
         thresholds: dict[str, float] = {}
-        for kind in pd.unique(units["unit"]):
-            sel = np.flatnonzero(units["unit"].to_numpy() == kind)
+        for kind in pd.unique(kinds):
+            sel = np.flatnonzero(kinds == kind)
             s = score[sel]
             if self.contamination is not None:
                 thr = contamination_threshold(s, self.contamination)
@@ -208,46 +248,51 @@ class BaseDetector(BaseEstimator):
             thresholds[str(kind)] = float(thr)
             flagged[sel] = np.isfinite(s) & (s >= thr)
             pct[sel] = percentile_rank(s)
-            # Ties broken by the unit key so ranks are deterministic across runs.
-            order = np.lexsort((keys[sel], -np.nan_to_num(s, nan=-np.inf)))
+            # Ties broken by the members' hash so ranks are deterministic across runs and row orders.
+            order = np.lexsort((hashes[sel], -np.nan_to_num(s, nan=-np.inf)))
             rank[sel[order]] = np.arange(1, sel.size + 1)
 
+        # Results are ordered by (unit kind, rank); every column is gathered once in that order.
+        kind_codes, kind_names = pd.factorize(kinds, sort=True)
+        order = np.lexsort((rank, kind_codes))
+        self._result_pos = np.empty(n, dtype=np.int64)
+        self._result_pos[order] = np.arange(n)
         results = pd.DataFrame(
             {
-                # Stable: a hash of detector, unit kind and the unit's sorted members.
-                "finding_id": finding_ids(self.name, "", [f"{u}|{k}" for u, k in zip(units["unit"], keys)]),
-                "detector": self.name,
-                "analysis": self.analysis,
-                "unit": units["unit"].to_numpy(dtype=object),
-                "entity_type": units["entity_type"].to_numpy(dtype=object),
-                "entity_id": units["entity_id"].astype(object).to_numpy(),
-                "other_type": units["other_type"].to_numpy(dtype=object),
-                "other_id": units["other_id"].astype(object).to_numpy(),
-                "members": units["members"].to_numpy(dtype=object),
-                "tender_ids": units["tender_ids"].to_numpy(dtype=object),
-                "score": score,
-                "score_pct": pct,
-                "flagged": flagged,
-                "rank": rank,
+                "finding_id": finding_ids(self.name, kinds, hashes=hashes).to_numpy()[order],
+                "detector": np.full(n, self.name, dtype=object),
+                "analysis": np.full(n, self.analysis, dtype=np.int64),
+                "unit": kinds[order],
+                "entity_type": frame["entity_type"].to_numpy(dtype=object)[order],
+                "entity_id": frame["entity_id"].array.take(order),
+                "other_type": frame["other_type"].to_numpy(dtype=object)[order],
+                "other_id": frame["other_id"].array.take(order),
+                "members": member_col.array.take(order),
+                "tender_ids": tender_col.array.take(order),
+                "score": score[order],
+                "score_pct": pct[order],
+                "flagged": flagged[order],
+                "rank": rank[order],
             },
-            index=units.index,
+            index=frame.index[order],
         )
-        want = flagged | (rank <= self.max_evidence)
-        records: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-        if want.any():
-            idx = np.flatnonzero(want)
-            for i, rec in zip(idx, self._evidence(graph, units.iloc[idx])):
-                records[i] = rec
-        results["evidence"] = pd.Series(records, index=units.index, dtype=object)
-        results = results.sort_values(["unit", "rank"], kind="stable")
-        self.units_ = units
-        self.scores_ = pd.Series(score, index=units.index, name="score")
-        self.flagged_ = pd.Series(flagged, index=units.index, name="flagged")
+        records = np.empty(n, dtype=object)
+        records[:] = [_NO_EVIDENCE]
+        want = np.flatnonzero(flagged | (rank <= self.max_evidence))
+        self.units_ = frame
+        self.results_ = results
+        if want.size:
+            for i, rec in zip(want, self._evidence(graph, self._units_with_lists(want))):
+                records[self._result_pos[i]] = rec
+        results["evidence"] = records
+        self.scores_ = pd.Series(score, index=frame.index, name="score")
+        self.flagged_ = pd.Series(flagged, index=frame.index, name="flagged")
         # one unit kind: a float; several: a dict per kind; no units: nothing is flagged
         self.threshold_ = (float("inf") if not thresholds
                            else next(iter(thresholds.values())) if len(thresholds) == 1 else thresholds)
-        self.results_ = results[list(RESULT_COLUMNS)] if n else empty_results()
-        self.evidence_ = evidence_frame(self.results_.loc[self.results_["flagged"]])
+        if not n:
+            self.results_ = empty_results()
+        self.evidence_ = evidence_frame(self.results_.loc[self.results_["flagged"].to_numpy()])
         # Kept so explain() can compute evidence for units not covered during fit.
         self._graph_ref = graph
 
@@ -293,21 +338,33 @@ class SurprisalDetector(BaseDetector):
         return float(np.log(max(n, 1) / self.alpha))
 
 
+def _as_arrow_strings(values: Any) -> pa.Array:
+    arr = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    return arr
+
+
 def _default_members(units: pd.DataFrame) -> pd.Series:
-    et = units["entity_type"].astype(object).to_numpy()
-    ei = units["entity_id"].astype(object).to_numpy()
-    ot = units["other_type"].astype(object).to_numpy()
-    oi = units["other_id"].astype(object).to_numpy()
-    members = [
-        [f"{a}:{b}"] + ([f"{c}:{d}"] if d is not None and d == d else [])
-        for a, b, c, d in zip(et, ei, ot, oi)
-    ]
-    return pd.Series(members, index=units.index, dtype=object)
+    """``["entity_type:entity_id"]`` plus ``"other_type:other_id"`` when the unit has one."""
+    first = pc.binary_join_element_wise(_as_arrow_strings(units["entity_type"]),
+                                        _as_arrow_strings(units["entity_id"]), ":")
+    second = pc.binary_join_element_wise(_as_arrow_strings(units["other_type"]),
+                                         _as_arrow_strings(units["other_id"]), ":")
+    has_second = np.asarray(second.is_valid(), dtype=bool)
+    sizes = 1 + has_second.astype(np.int64)
+    offsets = np.zeros(len(units) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    # Interleave: the first member of each row, then the second where there is one.
+    flat_index = np.empty(int(offsets[-1]), dtype=np.int64)
+    flat_index[offsets[:-1]] = np.arange(len(units))
+    flat_index[offsets[:-1][has_second] + 1] = len(units) + np.flatnonzero(has_second)
+    flat = pa.concat_arrays([first, second]).take(pa.array(flat_index))
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets), flat).cast(pa.list_(pa.string()))
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr))
 
 
-def _unit_keys(units: pd.DataFrame) -> list[str]:
+def _unit_keys(units: pd.DataFrame) -> pd.Index:
     """Human-readable unit key: ``entity_id`` or ``entity_id|other_id`` (groups: the unit's own id)."""
-    ei = units["entity_id"].astype(object).to_numpy()
-    oi = units["other_id"].astype(object).to_numpy()
-    return [f"{a}|{b}" if b is not None and b == b else str(a) for a, b in zip(ei, oi)]
-
+    ei = _as_arrow_strings(units["entity_id"])
+    joined = pc.binary_join_element_wise(ei, _as_arrow_strings(units["other_id"]), "|")
+    keys = pc.if_else(joined.is_valid(), joined, ei)
+    return pd.Index(pd.array(keys, dtype="str"))

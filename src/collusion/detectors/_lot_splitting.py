@@ -86,8 +86,8 @@ class LotSplittingDetector(SurprisalDetector):
     >>> bids = pd.DataFrame({"tender_id": ["T1", "T2", "T3", "T4"], "bidder_id": ["A", "A", "A", "C"],
     ...                      "price": [3.5e6, 3.7e6, 3.4e6, 8e6], "is_winner": True})
     >>> det = LotSplittingDetector().fit(Market.from_frames(tenders=tenders, bids=bids))
-    >>> det.results_[["unit", "tender_ids"]].values.tolist()
-    [['group', ['T1', 'T2', 'T3']]]
+    >>> det.results_["unit"].tolist(), det.results_["tender_ids"].tolist()
+    (['group'], [['T1', 'T2', 'T3']])
     """
 
     name: ClassVar[str] = "lot_splitting"

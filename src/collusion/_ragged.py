@@ -1,0 +1,158 @@
+"""Variable-length rows (a finding's members, its tenders) as flat integer arrays.
+
+A detector can score millions of units; one Python list per unit for its
+members and tenders costs more time and memory than the scoring itself. A
+:class:`Ragged` keeps them as two flat arrays of codes plus offsets, the way
+CSR matrices do, and turns into the result frame's Arrow ``list<string>``
+columns and into stable finding ids without a Python loop per unit.
+
+Node labels (``"company:C1"``) and their 64-bit hashes are computed once per
+market and entity kind (:func:`node_labels`) and gathered by code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ._schema import ENTITY_KINDS
+
+__all__ = ["Ragged", "node_labels"]
+
+#: Entity kinds a member can be, in code order (a member's kind is stored as this index).
+KINDS: tuple[str, ...] = ENTITY_KINDS
+_KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
+
+
+def node_labels(market: Any, kind: str, *, prefix: bool = True) -> tuple[pa.Array, np.ndarray]:
+    """Labels (``"kind:id"``, or bare ids) of every entity of ``kind``, and their 64-bit hashes.
+
+    Cached on the market: the labels of a kind are built and hashed once.
+    """
+    cache = market.__dict__.setdefault("_node_label_cache", {})
+    key = (kind, prefix)
+    if key not in cache:
+        ids = np.asarray(market.entities[kind], dtype=object)
+        text = np.char.add(f"{kind}:", ids.astype(str)).astype(object) if prefix and ids.size else ids
+        labels = pa.array(text, type=pa.string())
+        hashes = pd.util.hash_array(text, categorize=False) if text.size else np.zeros(0, np.uint64)
+        cache[key] = (labels, hashes)
+    return cache[key]
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Rows of variable length: row ``i`` is ``codes[offsets[i]:offsets[i + 1]]``.
+
+    ``kinds`` (optional, same length as ``codes``) says which entity kind each
+    code belongs to (an index into :data:`KINDS`); without it every code is a
+    tender.
+
+    Examples
+    --------
+    >>> r = Ragged.from_columns([np.array([0, 1]), np.array([2, -1])], kinds=["buyer", "company"])
+    >>> r.offsets.tolist(), r.codes.tolist(), r.kinds.tolist()
+    ([0, 2, 3], [0, 2, 1], [1, 3, 1])
+    """
+
+    codes: np.ndarray
+    offsets: np.ndarray
+    kinds: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def from_columns(cls, columns: list[np.ndarray], *, kinds: list[str] | None = None) -> Ragged:
+        """One row per position of the columns; ``-1`` means "absent" (the row is shorter)."""
+        block = np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
+        present = block >= 0
+        offsets = np.zeros(block.shape[0] + 1, dtype=np.int64)
+        np.cumsum(present.sum(axis=1), out=offsets[1:])
+        kind_codes = None
+        if kinds is not None:
+            kind_block = np.broadcast_to(np.array([_KIND_INDEX[k] for k in kinds], dtype=np.int8), block.shape)
+            kind_codes = kind_block[present]
+        return cls(block[present], offsets, kind_codes)
+
+    @classmethod
+    def from_pairs(cls, row: np.ndarray, code: np.ndarray, n_rows: int, *, kind: str | None = None) -> Ragged:
+        """Rows from unordered ``(row, code)`` pairs; codes within a row are sorted."""
+        row = np.asarray(row, dtype=np.int64)
+        code = np.asarray(code, dtype=np.int64)
+        order = np.lexsort((code, row))
+        offsets = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=n_rows), out=offsets[1:])
+        kinds = None if kind is None else np.full(code.size, _KIND_INDEX[kind], dtype=np.int8)
+        return cls(code[order], offsets, kinds)
+
+    @classmethod
+    def empty_rows(cls, n_rows: int) -> Ragged:
+        return cls(np.zeros(0, np.int64), np.zeros(n_rows + 1, np.int64), np.zeros(0, np.int8))
+
+    @classmethod
+    def concat(cls, parts: list[Ragged]) -> Ragged:
+        """Rows of ``parts`` one after the other."""
+        codes = np.concatenate([p.codes for p in parts])
+        sizes = np.concatenate([np.diff(p.offsets) for p in parts])
+        offsets = np.zeros(sizes.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        kinds = None
+        if any(p.kinds is not None for p in parts):
+            kinds = np.concatenate([p.kinds if p.kinds is not None else np.full(p.codes.size, _KIND_INDEX["tender"],
+                                                                                np.int8) for p in parts])
+        return cls(codes, offsets, kinds)
+
+    def take(self, rows: np.ndarray) -> Ragged:
+        """The rows ``rows``, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, sizes = self.offsets[rows], np.diff(self.offsets)[rows]
+        offsets = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        # Flat positions of the chosen rows: start of the row + position inside it.
+        pos = np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1])
+        return Ragged(self.codes[pos], offsets, None if self.kinds is None else self.kinds[pos])
+
+    # ------------------------------------------------------------- output
+    def _kinds(self) -> np.ndarray:
+        return self.kinds if self.kinds is not None else np.full(self.codes.size, _KIND_INDEX["tender"], np.int8)
+
+    def labels(self, market: Any, *, prefix: bool = True) -> pd.Series:
+        """The rows as a ``list<string>`` column of node labels (or bare ids without ``prefix``)."""
+        kinds = self._kinds()
+        parts, where = [], []
+        for k in np.unique(kinds):
+            sel = np.flatnonzero(kinds == k)
+            labels, _ = node_labels(market, KINDS[k], prefix=prefix)
+            parts.append(labels.take(pa.array(self.codes[sel])))
+            where.append(sel)
+        if parts:
+            flat = pa.concat_arrays(parts)
+            if len(parts) > 1:  # back to row order
+                inverse = np.empty(self.codes.size, dtype=np.int64)
+                inverse[np.concatenate(where)] = np.arange(self.codes.size)
+                flat = flat.take(pa.array(inverse))
+        else:
+            flat = pa.array([], type=pa.string())
+        arr = pa.LargeListArray.from_arrays(pa.array(self.offsets), flat).cast(pa.list_(pa.string()))
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+
+    def hashes(self, market: Any) -> np.ndarray:
+        """Order-free 64-bit hash of each row's set of node labels (see :func:`collusion.results.member_hashes`)."""
+        from .results import _mix64
+
+        kinds = self._kinds()
+        h = np.zeros(self.codes.size, dtype=np.uint64)
+        for k in np.unique(kinds):
+            sel = kinds == k
+            h[sel] = node_labels(market, KINDS[k])[1][self.codes[sel]]
+        acc = np.zeros(len(self), dtype=np.uint64)
+        sizes = np.diff(self.offsets)
+        rows = np.repeat(np.arange(len(self)), sizes)
+        np.add.at(acc, rows, _mix64(h))
+        return acc
