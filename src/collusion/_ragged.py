@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ._schema import ENTITY_KINDS
 
-__all__ = ["Ragged", "node_labels"]
+__all__ = ["Ragged", "entity_strings", "node_labels", "str_column"]
 
 #: Entity kinds a member can be, in code order (a member's kind is stored as this index).
 KINDS: tuple[str, ...] = ENTITY_KINDS
@@ -42,6 +42,35 @@ def node_labels(market: Any, kind: str, *, prefix: bool = True) -> tuple[pa.Arra
         hashes = pd.util.hash_array(text, categorize=False) if text.size else np.zeros(0, np.uint64)
         cache[key] = (labels, hashes)
     return cache[key]
+
+
+def entity_strings(market: Any, kind: str, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Ids of the entities ``codes`` of ``kind`` as a pandas ``str`` array, gathered in C."""
+    labels, _ = node_labels(market, kind, prefix=False)
+    return pd.array(labels.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
+
+
+def str_column(values: Any) -> pd.api.extensions.ExtensionArray:
+    """``values`` (a scalar repeated, or an array with few distinct strings) as a pandas ``str`` array.
+
+    Building Arrow strings from a Python object array costs a Python call per
+    row; factorising first and decoding a dictionary in C does not.
+    """
+    if isinstance(values, (str, type(None))):
+        raise TypeError("str_column needs an array; use pa.repeat for a scalar")
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == "str":
+        return values
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    dictionary = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary).cast(pa.string())
+    return pd.array(arr, dtype="str")
+
+
+def repeat_str(value: str | None, n: int) -> pd.api.extensions.ExtensionArray:
+    """``value`` repeated ``n`` times as a pandas ``str`` array (missing when ``None``)."""
+    return pd.array(pa.repeat(pa.scalar(value, type=pa.string()), n), dtype="str")
 
 
 @dataclass(frozen=True)

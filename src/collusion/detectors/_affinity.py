@@ -44,8 +44,9 @@ from ..features._affinity import (
     pair_affinity,
 )
 from ..features._surprisal import bh_threshold
+from .._ragged import Ragged, entity_strings
 from ..results import evidence
-from ._base import BaseDetector
+from ._base import BaseDetector, Units
 
 __all__ = ["AffinityDetector", "tender_flags"]
 
@@ -251,25 +252,21 @@ class AffinityDetector(BaseDetector):
         # Sorted once, so evidence for any unit is a slice.
         triples = triples.sort_values(["pair", "tender"], kind="stable").reset_index(drop=True)
 
-        ctx_ids = m.entities[self.context_type].to_numpy()
-        comp_ids = m.entities["company"].to_numpy()
-        xi = ctx_ids[table["context"].to_numpy()]
-        ci = comp_ids[table["company"].to_numpy()]
+        ctx_codes = table["context"].to_numpy(np.int64)
+        comp_codes = table["company"].to_numpy(np.int64)
         units = table.drop(columns=["context", "company"]).copy()
         for name, value in comps.items():  # what each signal contributes to the score
             units[f"score_{name}"] = value
-        units.insert(0, "entity_id", xi)
-        units.insert(1, "other_id", ci)
-        units.insert(2, "members", pd.Series(
-            [[f"{self.context_type}:{a}", f"company:{b}"] for a, b in zip(xi, ci)], dtype=object))
-        units.insert(3, "tender_ids", self._tender_lists(triples, len(table), m))
+        units.insert(0, "entity_id", entity_strings(m, self.context_type, ctx_codes))
+        units.insert(1, "other_id", entity_strings(m, "company", comp_codes))
         units["score"] = score
         self._cache = {
-            "table": table, "triples": triples, "links": links, "prepared": prep_labels,
-            "key": table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64),
+            "table": table, "triples": triples, "links": links, "prep_labels": prep_labels,
+            "key": ctx_codes * n_c + comp_codes,
             "link_key": links["context"].to_numpy(np.int64) * n_c + links["company"].to_numpy(np.int64),
         }
-        return units
+        members = Ragged.from_columns([ctx_codes, comp_codes], kinds=[self.context_type, "company"])
+        return Units(units, members, self._tender_lists(triples, len(table)))
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
         """Hook: add analysis-specific columns to the pair table (before the support filter)."""
@@ -299,16 +296,10 @@ class AffinityDetector(BaseDetector):
         table["link_surprise"] = best
         return table
 
-    def _tender_lists(self, triples: pd.DataFrame, n_units: int, market: Any) -> pd.Series:
-        if n_units == 0:
-            return pd.Series([], dtype=object)
+    def _tender_lists(self, triples: pd.DataFrame, n_units: int) -> Ragged:
+        """Each pair's tenders (its wins, or every shared tender), as codes."""
         sel = triples if self._tender_list == "all" else triples.loc[triples["is_winner"].to_numpy()]
-        pair = sel["pair"].to_numpy()
-        order = np.lexsort((sel["tender"].to_numpy(), pair))
-        ids = market.entities["tender"].to_numpy()[sel["tender"].to_numpy()[order]]
-        bounds = np.searchsorted(pair[order], np.arange(1, n_units))
-        # One list per unit is the output format itself; the split is a single C call.
-        return pd.Series([a.tolist() for a in np.split(ids, bounds)], dtype=object)
+        return Ragged.from_pairs(sel["pair"].to_numpy(), sel["tender"].to_numpy(), n_units, kind="tender")
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
         """Benjamini–Hochberg cut of the Fisher p-values at false discovery rate ``fdr``."""
@@ -392,7 +383,7 @@ class AffinityDetector(BaseDetector):
         k = int(row.get("prepared_bids", 0))
         if k:
             bids = part["bid"].to_numpy()
-            labels = self._cache["prepared"]
+            labels = self._cache["prep_labels"]
             hit = [b for b in bids.tolist() if b in labels]
             if hit:
                 tcode = int(part.loc[part["bid"].to_numpy() == hit[0], "tender"].iloc[0])

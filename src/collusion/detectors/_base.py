@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator
 from .._param_validation import Interval, validate_params
 from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
-from .._ragged import Ragged
+from .._ragged import Ragged, repeat_str, str_column
 from ..results import RESULT_COLUMNS, empty_results, evidence_frame, finding_ids, list_column, member_hashes
 
 __all__ = ["BaseDetector", "SurprisalDetector", "Units", "as_graph", "check_is_fitted", "fit_context"]
@@ -203,32 +203,27 @@ class BaseDetector(BaseEstimator):
         """Rows ``rows`` (positions) of ``units_`` with their ``members`` and ``tender_ids`` lists."""
         pos = self._result_pos[rows]
         units = self.units_.iloc[rows].copy()
-        units["members"] = self.results_["members"].iloc[pos].to_numpy(dtype=object)
-        units["tender_ids"] = self.results_["tender_ids"].iloc[pos].to_numpy(dtype=object)
+        units["members"] = pd.Series(self.results_["members"].iloc[pos].tolist(), index=units.index, dtype=object)
+        units["tender_ids"] = pd.Series(self.results_["tender_ids"].iloc[pos].tolist(), index=units.index,
+                                        dtype=object)
         return units
 
     def _finish(self, graph: Any, units: pd.DataFrame | Units) -> None:
         frame, members, tenders = units if isinstance(units, Units) else (units, None, None)
         market = graph.market
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # copy-on-write: the caller's frame is left as it was
         n = len(frame)
-        for col, default in (("unit", self.unit), ("entity_type", self.entity_type), ("other_type", self.other_type)):
-            if col not in frame.columns:
-                frame[col] = np.full(n, default, dtype=object)
-        if "other_id" not in frame.columns:
-            frame["other_id"] = np.full(n, None, dtype=object)
-        # Members and tenders as Arrow list columns, and one order-free hash per unit.
+        for col, default in (("unit", self.unit), ("entity_type", self.entity_type), ("other_type", self.other_type),
+                             ("other_id", None)):
+            frame[col] = str_column(frame[col]) if col in frame.columns else repeat_str(default, n)
+        frame["entity_id"] = str_column(frame["entity_id"])
+        # One order-free hash of each unit's members: finding ids and rank tie-breaks.
         if members is not None:
-            member_col, hashes = members.labels(market), members.hashes(market)
+            member_col, hashes = None, members.hashes(market)
         else:
             member_col = list_column(frame["members"]) if "members" in frame else _default_members(frame)
             hashes = member_hashes(member_col)
-        if tenders is not None:
-            tender_col = tenders.labels(market, prefix=False)
-        elif "tender_ids" in frame:
-            tender_col = list_column(frame["tender_ids"])
-        else:
-            tender_col = Ragged.empty_rows(n).labels(market, prefix=False)
+        tender_col = list_column(frame["tender_ids"]) if "tender_ids" in frame.columns else None
         frame = frame.drop(columns=[c for c in ("members", "tender_ids") if c in frame.columns])
         frame.index = pd.Index(_unit_keys(frame), name="unit_key")
         score = frame["score"].to_numpy(dtype=np.float64)
@@ -252,23 +247,34 @@ class BaseDetector(BaseEstimator):
             order = np.lexsort((hashes[sel], -np.nan_to_num(s, nan=-np.inf)))
             rank[sel[order]] = np.arange(1, sel.size + 1)
 
-        # Results are ordered by (unit kind, rank); every column is gathered once in that order.
-        kind_codes, kind_names = pd.factorize(kinds, sort=True)
+        # Results are ordered by (unit kind, rank); every column is gathered once in that order,
+        # lists as codes before they become strings.
+        kind_codes = pd.factorize(kinds, sort=True)[0]
         order = np.lexsort((rank, kind_codes))
         self._result_pos = np.empty(n, dtype=np.int64)
         self._result_pos[order] = np.arange(n)
+        if members is not None:
+            member_list = members.take(order).labels(market).array
+        else:
+            member_list = member_col.array.take(order)
+        if tenders is not None:
+            tender_list = tenders.take(order).labels(market, prefix=False).array
+        elif tender_col is not None:
+            tender_list = tender_col.array.take(order)
+        else:
+            tender_list = Ragged.empty_rows(n).labels(market, prefix=False).array
         results = pd.DataFrame(
             {
-                "finding_id": finding_ids(self.name, kinds, hashes=hashes).to_numpy()[order],
-                "detector": np.full(n, self.name, dtype=object),
+                "finding_id": finding_ids(self.name, kinds, hashes=hashes).array.take(order),
+                "detector": repeat_str(self.name, n),
                 "analysis": np.full(n, self.analysis, dtype=np.int64),
-                "unit": kinds[order],
-                "entity_type": frame["entity_type"].to_numpy(dtype=object)[order],
+                "unit": frame["unit"].array.take(order),
+                "entity_type": frame["entity_type"].array.take(order),
                 "entity_id": frame["entity_id"].array.take(order),
-                "other_type": frame["other_type"].to_numpy(dtype=object)[order],
+                "other_type": frame["other_type"].array.take(order),
                 "other_id": frame["other_id"].array.take(order),
-                "members": member_col.array.take(order),
-                "tender_ids": tender_col.array.take(order),
+                "members": member_list,
+                "tender_ids": tender_list,
                 "score": score[order],
                 "score_pct": pct[order],
                 "flagged": flagged[order],
@@ -339,8 +345,7 @@ class SurprisalDetector(BaseDetector):
 
 
 def _as_arrow_strings(values: Any) -> pa.Array:
-    arr = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
-    return arr
+    return pa.array(str_column(values), type=pa.string())
 
 
 def _default_members(units: pd.DataFrame) -> pd.Series:
