@@ -19,14 +19,16 @@ alone can contribute is ``100 · w_d``).
 
 from __future__ import annotations
 
-from itertools import chain
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from ._arrays import unique_ints
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, evidence, finding_ids
+from .results import RESULT_COLUMNS, evidence, finding_ids, list_column, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -47,39 +49,40 @@ LEVELS: tuple[tuple[str, float], ...] = (("low", 25.0), ("medium", 50.0), ("high
 _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 
-def _flatten(lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row index, item) for every item of a column of lists, without pandas' explode."""
-    try:
-        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    except TypeError:  # a missing value instead of a list: treat as empty
-        lists = np.array([x if isinstance(x, (list, tuple, np.ndarray)) else [] for x in lists], dtype=object)
-        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    items = np.fromiter(chain.from_iterable(lists), dtype=object, count=int(lengths.sum()))
-    return np.repeat(np.arange(len(lists)), lengths), items
+def _flatten(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, code, distinct items) for every item of a list column: flattened and encoded in Arrow."""
+    arr = pa.chunked_array(list_column(column).array._pa_array).combine_chunks()
+    if isinstance(arr, pa.ChunkedArray) or len(arr) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
+    rows = pc.list_parent_indices(arr).to_numpy()
+    enc = pc.list_flatten(arr).dictionary_encode()
+    return rows, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_numpy(
+        zero_copy_only=False).astype(object)
 
 
 def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
     """(row of results, "type:id" key) for every entity a finding touches.
 
     ``members`` is the authority (a contract finding also names its winner and
-    buyer). Lists are flattened with ``itertools.chain`` and only the distinct
-    keys are split, which keeps a million findings to about a second.
+    buyer); tenders count for their project. Lists are flattened in Arrow and
+    only distinct keys are looked at in Python.
     """
-    r, items = _flatten(results["members"].to_numpy(dtype=object))
-    codes, uniq = pd.factorize(items)
+    r, codes, uniq = _flatten(results["members"])
     types = np.array([str(u).split(":", 1)[0] for u in uniq], dtype=object)
-    ok = np.isin(types, _ENTITY_TYPES)[codes]
-    rows, keys = [r[ok]], [items[ok]]
+    ok = np.isin(types, _ENTITY_TYPES)
+    rows, keys = [r[ok[codes]]], [uniq[codes[ok[codes]]]]
     if tender_project:
-        r, items = _flatten(results["tender_ids"].to_numpy(dtype=object))
-        proj = pd.Series(items, dtype=object).map(tender_project).to_numpy(dtype=object)
+        r, codes, uniq = _flatten(results["tender_ids"])
+        proj = pd.Series(uniq, dtype=object).map(tender_project).to_numpy(dtype=object)
         ok = pd.notna(proj)
-        rows.append(r[ok])
-        keys.append(np.array([f"project:{p}" for p in proj[ok]], dtype=object))
+        label = np.array([f"project:{p}" if k else None for p, k in zip(proj, ok)], dtype=object)
+        rows.append(r[ok[codes]])
+        keys.append(label[codes[ok[codes]]])
     rows_all, keys_all = np.concatenate(rows), np.concatenate(keys)
     # a finding touching one entity twice (member and via its tender) counts once
-    dedup = pd.DataFrame({"r": rows_all, "k": keys_all}).drop_duplicates()
-    return dedup["r"].to_numpy(), dedup["k"].to_numpy(dtype=object)
+    kc, kn = pd.factorize(keys_all)
+    pair = unique_ints(rows_all.astype(np.int64) * max(len(kn), 1) + kc)
+    return pair // max(len(kn), 1), np.asarray(kn, dtype=object)[pair % max(len(kn), 1)]
 
 
 def risk_index(
@@ -149,7 +152,8 @@ def risk_index(
     strength = np.where(res["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
     contribution = np.clip(weight * strength, 0.0, 1.0 - 1e-12)
     keep = contribution >= min_contribution
-    res, det_codes, contribution = res.loc[keep].reset_index(drop=True), det_codes[keep], contribution[keep]
+    res = res.loc[keep, ["finding_id", "members", "tender_ids"]].reset_index(drop=True)
+    det_codes, contribution = det_codes[keep], contribution[keep]
     rows, keys = _touches(res, tender_project)
     if rows.size == 0:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "level", "contributions"])
@@ -190,7 +194,7 @@ def risk_index(
     names = np.array([n for n, _ in LEVELS], dtype=object)
     result = pd.DataFrame(
         {
-            "finding_id": finding_ids("risk_index", "entity", ent_keys[o]),
+            "finding_id": finding_ids("risk_index", "entity", ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1))),
             "detector": "risk_index",
             "analysis": 0,
             "unit": "entity",
@@ -198,8 +202,8 @@ def risk_index(
             "entity_id": eid[o],
             "other_type": None,
             "other_id": None,
-            "members": [[k] for k in ent_keys[o]],
-            "tender_ids": [[] for _ in o],
+            "members": ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1)).array,
+            "tender_ids": ragged([], np.zeros(0, np.int64), np.zeros(o.size + 1, np.int64)).array,
             "score": score[o],
             "score_pct": percentile_rank(score[o]),
             "flagged": score[o] >= 50.0,

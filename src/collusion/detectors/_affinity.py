@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from .._arrays import unique_ints
 from .._param_validation import Interval, Options
 from ..exceptions import MissingTableError
 from ..features._affinity import (
@@ -254,7 +255,7 @@ class AffinityDetector(BaseDetector):
 
         ctx_codes = table["context"].to_numpy(np.int64)
         comp_codes = table["company"].to_numpy(np.int64)
-        units = table.drop(columns=["context", "company"]).copy()
+        units = table.drop(columns=["context", "company"])
         for name, value in comps.items():  # what each signal contributes to the score
             units[f"score_{name}"] = value
         units.insert(0, "entity_id", entity_strings(m, self.context_type, ctx_codes))
@@ -275,7 +276,7 @@ class AffinityDetector(BaseDetector):
     @staticmethod
     def _attach_links(table: pd.DataFrame, links: pd.DataFrame, n_c: int) -> pd.DataFrame:
         """Count ties per pair and turn them into a surprise by their rarity among scored pairs."""
-        table = table.copy()
+        table = table.copy(deep=False)  # copy-on-write: columns are added, none changed in place
         n = len(table)
         key = table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64)
         table["links"] = 0
@@ -289,7 +290,7 @@ class AffinityDetector(BaseDetector):
         table["links"] = np.bincount(pos, minlength=n)
         best = np.zeros(n)
         for kind in pd.unique(kinds):
-            rows = np.unique(pos[kinds == kind])
+            rows = unique_ints(pos[kinds == kind])
             # Share of scored pairs with this kind of tie (half a pair added: never zero).
             rarity = -np.log10((rows.size + 0.5) / (n + 1.0))
             best[rows] = np.maximum(best[rows], rarity)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import unique_ints
 from .._param_validation import Interval
 from ..features._bidtraces import (
     BID_TRACE_TYPES,
@@ -549,7 +550,7 @@ class BidRiggingDetector(BaseDetector):
         if len(links):
             a, b = links["company_a"].to_numpy(np.int64), links["company_b"].to_numpy(np.int64)
             ok = b < width
-            lk = np.unique(a[ok] * width + b[ok])
+            lk = unique_ints(a[ok] * width + b[ok])
             pos = np.searchsorted(key, lk)
             hit = (pos < n) & (key[np.minimum(pos, n - 1)] == lk)
             out[pos[hit]] += 1

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from .._arrays import unique_ints
 from ..exceptions import MissingTableError
 from ..features._affinity import empirical_surprise, hypergeom_surprise, score_bias
 from ..results import evidence
@@ -84,8 +85,8 @@ class ExpertWinnerDetector(AffinityDetector):
         n_e = market.n("expert")
         if n_e == 0:
             raise MissingTableError(f"{type(self).__name__} (analysis 6) needs evaluations.expert_id, which is empty")
-        key = np.unique(market.codes("evaluations", "tender_id").astype(np.int64) * n_e
-                        + market.codes("evaluations", "expert_id"))
+        key = unique_ints(market.codes("evaluations", "tender_id").astype(np.int64) * n_e
+                          + market.codes("evaluations", "expert_id"))
         return key % n_e, key // n_e
 
     def _universe(self, market: Any) -> np.ndarray:

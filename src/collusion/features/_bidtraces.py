@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import unique_ints
+
 __all__ = [
     "BID_TRACE_TYPES",
     "bid_trace_table",
@@ -61,7 +63,13 @@ _BID_COLUMNS: dict[str, str] = {
 
 
 def _normaliser(trace_type: str) -> Any:
-    from ..graph import normalize_account, normalize_email, normalize_ip, normalize_mac, normalize_phone
+    from ..graph import (
+        normalize_account,
+        normalize_email,
+        normalize_ip,
+        normalize_mac,
+        normalize_phone,
+    )
 
     if trace_type == "doc_fingerprint":
         # Fingerprints are opaque tokens: only width, case and blanks are noise.
@@ -308,7 +316,7 @@ def _count_distinct_pairs(t: np.ndarray, a: np.ndarray, b: np.ndarray, n_tenders
     if t.size == 0:
         return np.zeros(n_tenders, dtype=np.int64)
     width = np.int64(max(int(a.max()), int(b.max())) + 1)
-    key = np.unique((t * width + a) * width + b)  # one int64 key per (tender, pair)
+    key = unique_ints((t * width + a) * width + b)  # one int64 key per (tender, pair)
     return np.bincount(key // (width * width), minlength=n_tenders)
 
 
@@ -316,7 +324,7 @@ def _count_distinct_firms(t: np.ndarray, a: np.ndarray, b: np.ndarray, n_tenders
     if t.size == 0:
         return np.zeros(n_tenders, dtype=np.int64)
     width = np.int64(max(int(a.max()), int(b.max())) + 1)
-    key = np.unique(np.r_[t * width + a, t * width + b])
+    key = unique_ints(np.r_[t * width + a, t * width + b])
     return np.bincount(key // width, minlength=n_tenders)
 
 
@@ -432,7 +440,7 @@ def tender_link_counts(B: sp.spmatrix, company_a: np.ndarray, company_b: np.ndar
         # elementwise product of the two firms' rows: cost ~ links × tenders
         # per firm, independent of the market's size.
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        key = np.unique(lo * np.int64(Bf.shape[0]) + hi)
+        key = unique_ints(lo * np.int64(Bf.shape[0]) + hi)
         lo, hi = key // Bf.shape[0], key % Bf.shape[0]
         M = sp.csr_matrix(Bf[lo].multiply(Bf[hi]))
         M.eliminate_zeros()

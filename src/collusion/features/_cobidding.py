@@ -44,6 +44,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .._arrays import unique_ints
+
 __all__ = [
     "bid_incidence",
     "cobid_pairs",
@@ -330,7 +332,7 @@ def pair_wins(
     total_wins = np.asarray(Wf.sum(axis=1), dtype=np.float64).ravel()
     # Only the rows of the firms involved: W[a]·Bᵀ is far smaller than W·Bᵀ
     # when few pairs are asked for.
-    firms = np.unique(np.r_[a, b])
+    firms = unique_ints(np.r_[a, b])
     pos = np.full(Bf.shape[0], -1, dtype=np.int64)
     pos[firms] = np.arange(firms.size)
     WB = (Wf[firms] @ Bf.T).tocsr()

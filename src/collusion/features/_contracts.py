@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .._arrays import unique_ints
 from ._segments import group_order, segment_broadcast, segment_ids
 from ._thresholds import robust_z
 
@@ -581,7 +582,7 @@ def lending_hubs(winner: np.ndarray, builder: np.ndarray, n_companies: int) -> p
     lent = (b >= 0) & (b != w)
     n = np.bincount(w, minlength=n_companies)[:n_companies]
     n_lent = np.bincount(w[lent], minlength=n_companies)[:n_companies]
-    pairs = np.unique(w[lent] * np.int64(n_companies) + b[lent])
+    pairs = unique_ints(w[lent] * np.int64(n_companies) + b[lent])
     n_builders = np.bincount(pairs // n_companies, minlength=n_companies)[:n_companies]
     p = lent.mean() if lent.size else 0.0
     expected = n * p

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import unique_ints
 from ._graph import EdgeKey, ProcurementGraph, parse_node
 from ._schema import NODE_TYPES
 
@@ -294,7 +295,7 @@ def projection(
     if include_isolates:
         nodes = np.arange(G.n(node_type))
     else:
-        nodes = np.unique(np.concatenate([rows, cols]))
+        nodes = unique_ints(np.concatenate([rows, cols]))
     ids = G.ids(node_type, nodes)
     if backend == "igraph":
         import igraph as ig

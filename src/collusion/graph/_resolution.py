@@ -31,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._arrays import unique_ints
+
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
     "GENERIC_ADDRESS_WORDS",
@@ -803,7 +805,7 @@ def _candidate_pairs(
 
 def _unique_pairs(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.minimum(left, right), np.maximum(left, right)
-    code = np.unique(lo.astype(np.int64) * n + hi)
+    code = unique_ints(lo.astype(np.int64) * n + hi)
     return code // n, code % n
 
 
@@ -871,7 +873,7 @@ def _same_core(
         return np.zeros(0, dtype=bool)
     common = _common_grams(keys, share, min_count)
     pattern = re.compile("|".join(sorted((re.escape(w) for w in vocab), key=len, reverse=True))) if vocab else None
-    involved = np.unique(np.concatenate([u, v]))
+    involved = unique_ints(np.concatenate([u, v]))
     residue = {int(k): _residue(str(keys[k]), common, pattern) for k in involved}
     return np.fromiter(
         (_core_agrees(a, b) for a, b in ((residue[int(x)], residue[int(y)]) for x, y in zip(u, v))),
