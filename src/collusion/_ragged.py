@@ -137,6 +137,16 @@ class Ragged:
                                                                                 np.int8) for p in parts])
         return cls(codes, offsets, kinds)
 
+    def hstack(self, other: Ragged) -> Ragged:
+        """Row ``i`` of ``self`` followed by row ``i`` of ``other`` (same number of rows)."""
+        sa, sb = np.diff(self.offsets), np.diff(other.offsets)
+        rows = np.concatenate([np.repeat(np.arange(sa.size), sa), np.repeat(np.arange(sb.size), sb)])
+        order = np.argsort(rows, kind="stable")
+        offsets = np.zeros(sa.size + 1, dtype=np.int64)
+        np.cumsum(sa + sb, out=offsets[1:])
+        return Ragged(np.concatenate([self.codes, other.codes])[order], offsets,
+                      np.concatenate([self._kinds(), other._kinds()])[order])
+
     def take(self, rows: np.ndarray) -> Ragged:
         """The rows ``rows``, in that order."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -33,8 +33,9 @@ from ..features._screens import price_regularity, price_screens, subset_screens
 from ..features._surprisal import flag_surprisal, z_surprisal
 from ..features._thresholds import robust_z
 from ..features._surprisal import bh_qvalues
+from .._ragged import Ragged, entity_strings
 from ..results import evidence
-from ._base import BaseDetector
+from ._base import BaseDetector, Units
 
 __all__ = ["BidRiggingDetector", "LINK_TYPES", "TENDER_SCREENS"]
 
@@ -380,24 +381,22 @@ class BidRiggingDetector(BaseDetector):
         tender["score"] = base_ev + group_ev
 
         has_bids = n_bids > 0
-        tids = m.entities["tender"].to_numpy(dtype=object)
+        kept = np.flatnonzero(has_bids)
         if not has_bids.all():
-            tender = tender.loc[has_bids].copy()
-        tender.insert(0, "entity_id", tids[has_bids])
+            tender = tender.loc[has_bids]
+        tender.insert(0, "entity_id", entity_strings(m, "tender", kept))
         tender.insert(0, "entity_type", "tender")
         tender.insert(0, "unit", "tender")
-        kept = tids[has_bids]
-        labels = ("tender:" + pd.Series(kept, dtype=object).astype(str)).to_numpy(dtype=object)
-        # One-element lists built in C (ndarray.tolist), not one Python call per tender.
-        tender["tender_ids"] = pd.Series(np.asarray(kept, dtype=object).reshape(-1, 1).tolist(),
-                                         index=tender.index, dtype=object)
-        tender["members"] = pd.Series(labels.reshape(-1, 1).tolist(), index=tender.index, dtype=object)
-        tender["code"] = np.flatnonzero(has_bids)
-        frames = [tender]
+        tender["code"] = kept
+        # A tender unit's one member and one tender are itself.
+        itself = Ragged.from_columns([kept], kinds=["tender"])
+        frames, members, tenders = [tender.reset_index(drop=True)], [itself], [itself]
         if len(groups):
-            frames.append(groups)
+            frames.append(groups.drop(columns=["members", "tender_ids"]))
+            members.append(self._group_lists[0])
+            tenders.append(self._group_lists[1])
         out = pd.concat(frames, ignore_index=True, sort=False)
-        return out
+        return Units(out, Ragged.concat(members), Ragged.concat(tenders))
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
         """Benjamini–Hochberg cut on the surprisal scale (``p = exp(-score)``) at level ``fdr``.
@@ -616,6 +615,10 @@ class BidRiggingDetector(BaseDetector):
         t_start = np.searchsorted(g, np.arange(n_groups))
         t_stop = np.searchsorted(g, np.arange(n_groups), side="right")
         tender_ids = [list(tids[t[s:e]]) for s, e in zip(t_start, t_stop)]
+        # The same lists as codes, for the result frame.
+        self._group_lists = (Ragged.from_pairs(membership[membership >= 0], np.flatnonzero(membership >= 0),
+                                               n_groups, kind="company"),
+                             Ragged.from_pairs(g, t, n_groups, kind="tender"))
         st.insert(0, "entity_id", group_ids(members))
         st.insert(0, "entity_type", "group")
         st.insert(0, "unit", "group")

@@ -20,8 +20,10 @@ from ..features._contracts import (
     payment_shares,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
+from .._arrays import unique_ints
+from .._ragged import Ragged, entity_strings
 from ..results import evidence
-from ._base import SurprisalDetector
+from ._base import SurprisalDetector, Units
 
 __all__ = ["FundsDetector"]
 
@@ -195,37 +197,36 @@ class FundsDetector(SurprisalDetector):
         f, role = self._contract_features(graph)
         s = self._contract_scores(f)
         f = pd.concat([f, s], axis=1)
-        cid = m.ids("contract", f["contract"].to_numpy())
-        t_ids = _ids(m, "tender", f["tender"].to_numpy())
-        w_ids = _ids(m, "company", f["winner"].to_numpy())
-        b_ids = _ids(m, "company", f["builder"].to_numpy())
-        by_ids = _ids(m, "buyer", f["buyer"].to_numpy())
-        strangers = _stranger_payees(m, role, n=len(f))
-        b_ids = np.where(b_ids == w_ids, None, b_ids)
-        cols = [_labels("contract", cid), _labels("company", w_ids), _labels("company", b_ids), _labels("buyer", by_ids)]
-        members = [[x for x in row if x is not None] for row in zip(*cols)]
-        for k in np.flatnonzero([len(x) > 0 for x in strangers]):
-            members[k] += [f"company:{x}" for x in strangers[k]]
-        contracts = f.assign(unit="contract", entity_type="contract", entity_id=cid, other_type=None, other_id=None,
-                             members=members, tender_ids=[[x] if x is not None else [] for x in t_ids],
-                             stranger_payees=strangers)
+        contract, winner = f["contract"].to_numpy(np.int64), f["winner"].to_numpy(np.int64)
+        builder, tender = f["builder"].to_numpy(np.int64), f["tender"].to_numpy(np.int64)
+        rows, payees = _stranger_payees(m, role)
+        strangers = np.empty(len(f), dtype=object)
+        strangers[:] = [()]  # shared and never mutated: most contracts pay no stranger
+        if rows.size:
+            ids = m.entities["company"].to_numpy(dtype=object)
+            bounds = np.flatnonzero(np.diff(rows)) + 1
+            for r, part in zip(rows[np.r_[0, bounds]], np.split(payees, bounds)):  # contracts with strangers only
+                strangers[r] = [str(x) for x in ids[part]]
+        members = Ragged.from_columns(
+            [contract, winner, np.where(builder == winner, -1, builder), f["buyer"].to_numpy(np.int64)],
+            kinds=["contract", "company", "company", "buyer"],
+        ).hstack(Ragged.from_pairs(rows, payees, len(f), kind="company"))
+        contracts = f.assign(unit="contract", entity_type="contract", entity_id=entity_strings(m, "contract", contract),
+                             other_type=None, other_id=None, stranger_payees=strangers)
+        tenders = Ragged.from_columns([tender], kinds=["tender"])
         pj = self._project_features(graph)
         if pj is None or not len(pj):
-            return contracts
-        pid = m.ids("project", pj["project"].to_numpy())
-        pb = _ids(m, "buyer", pj["buyer"].to_numpy())
+            return Units(contracts, members, tenders)
+        project = pj["project"].to_numpy(np.int64)
         t_proj = m.codes("tenders", "project_id")
-        tid = m.entities["tender"].to_numpy(dtype=object)
-        order = np.argsort(t_proj, kind="stable")
-        order = order[t_proj[order] >= 0]
-        bounds = np.searchsorted(t_proj[order], np.arange(len(pj) + 1))
-        tender_lists = [list(tid[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
-        projects = pj.assign(
-            unit="project", entity_type="project", entity_id=pid, other_type=None, other_id=None,
-            members=[[x for x in row if x is not None] for row in zip(_labels("project", pid), _labels("buyer", pb))],
-            tender_ids=tender_lists,
-        )
-        return pd.concat([contracts, projects], ignore_index=True)
+        has = np.flatnonzero(t_proj >= 0)
+        projects = pj.assign(unit="project", entity_type="project", entity_id=entity_strings(m, "project", project),
+                             other_type=None, other_id=None)
+        p_members = Ragged.from_columns([project, pj["buyer"].to_numpy(np.int64)], kinds=["project", "buyer"])
+        # pj rows are projects in code order (pj["project"] == arange), so tenders group by project code.
+        p_tenders = Ragged.from_pairs(t_proj[has], has, len(pj), kind="tender")
+        return Units(pd.concat([contracts, projects], ignore_index=True),
+                     Ragged.concat([members, p_members]), Ragged.concat([tenders, p_tenders]))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
@@ -240,20 +241,17 @@ class FundsDetector(SurprisalDetector):
         return out
 
 
-def _stranger_payees(m: Any, role: np.ndarray, n: int) -> list[list[str]]:
-    """Ids of each contract's unrelated payees (role ``unrelated``), for members and evidence."""
-    out: list[list[str]] = [[] for _ in range(n)]
+def _stranger_payees(m: Any, role: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(contract code, payee code) of every distinct unrelated payee (role ``unrelated``), sorted."""
+    empty = np.zeros(0, np.int64)
     if not m.has("payments"):
-        return out
+        return empty, empty
     payee = m.codes("payments", "payee_id")
     sel = (role == PAYEE_ROLES.index("unrelated")) & (payee >= 0)
     if not sel.any():
-        return out
-    pairs = np.unique(np.stack([m.codes("payments", "contract_id")[sel], payee[sel]], axis=1), axis=0)
-    ids = m.entities["company"].to_numpy(dtype=object)
-    for k, p in pairs:
-        out[int(k)].append(str(ids[p]))
-    return out
+        return empty, empty
+    key = unique_ints(m.codes("payments", "contract_id")[sel].astype(np.int64) * m.n("company") + payee[sel])
+    return key // m.n("company"), key % m.n("company")
 
 
 def _contract_evidence(m: Any, pay: pd.DataFrame | None, row: Any) -> list[dict[str, Any]]:
@@ -318,15 +316,6 @@ def _project_evidence(row: Any) -> list[dict[str, Any]]:
                              detail=f"{int(row.n_exceed)} of {int(row.n_steps)} cost-chain steps above the previous figure",
                              path=[p]))
     return recs
-
-
-def _labels(kind: str, ids: np.ndarray) -> np.ndarray:
-    """``"kind:id"`` node labels as an object array (``None`` stays ``None``)."""
-    ids = np.asarray(ids, dtype=object)
-    out = np.full(ids.size, None, dtype=object)
-    ok = np.array([v is not None for v in ids], dtype=bool)
-    out[ok] = (kind + ":") + ids[ok].astype(str).astype(object)
-    return out
 
 
 def _ids(m: Any, kind: str, codes: np.ndarray) -> np.ndarray:

@@ -17,8 +17,9 @@ from ..features._contracts import (
     payment_shares,
 )
 from ..features._surprisal import flag_surprisal
+from .._ragged import Ragged, entity_strings
 from ..results import evidence
-from ._base import SurprisalDetector
+from ._base import SurprisalDetector, Units
 
 __all__ = ["WinnerBuilderDetector"]
 
@@ -147,65 +148,50 @@ class WinnerBuilderDetector(SurprisalDetector):
         base = s_diff + s_lost + s_pay + s_pm
         f["score"] = base + f["hub_surprisal"].to_numpy()
 
-        cid = m.ids("contract", f["contract"].to_numpy())
-        w_ids = _ids(m, "company", f["winner"].to_numpy())
-        b_ids = _ids(m, "company", f["builder"].to_numpy())
-        t_ids = _ids(m, "tender", f["tender"].to_numpy())
-        contracts = f.assign(
-            unit="contract",
-            entity_type="contract",
-            entity_id=cid,
-            other_type=None,
-            other_id=None,
-            members=[
-                [f"contract:{k}", f"company:{w}"] + ([f"company:{b}"] if d else [])
-                for k, w, b, d in zip(cid, w_ids, b_ids, differs)
-            ],
-            tender_ids=[[t] for t in t_ids],
-        )
+        contract, tender = f["contract"].to_numpy(np.int64), f["tender"].to_numpy(np.int64)
+        winner, builder = f["winner"].to_numpy(np.int64), f["builder"].to_numpy(np.int64)
+        contracts = f.assign(unit="contract", entity_type="contract", entity_id=entity_strings(m, "contract", contract),
+                             other_type=None, other_id=None)
+        members = [Ragged.from_columns([contract, winner, np.where(differs, builder, -1)],
+                                       kinds=["contract", "company", "company"])]
+        tenders = [Ragged.from_columns([tender], kinds=["tender"])]
 
         # Pairs: every (winner, builder) with builder != winner; contract evidence adds up.
         sel = np.flatnonzero(differs)
+        frames = [contracts]
         if sel.size:
-            pf = pd.DataFrame(
-                {
-                    "winner": f["winner"].to_numpy()[sel],
-                    "builder": f["builder"].to_numpy()[sel],
-                    "base": base[sel],
-                    "hub": f["hub_surprisal"].to_numpy()[sel],
-                    "lost": f["builder_lost"].to_numpy()[sel],
-                    "pm_b": f["pm_tied_builder"].to_numpy()[sel],
-                    "share": f["share_builder"].to_numpy()[sel],
-                    "tender": t_ids[sel],
-                    "contract": cid[sel],
-                }
-            )
-            g = pf.groupby(["winner", "builder"], sort=True)
-            pairs = g.agg(
-                n_contracts=("base", "size"),
-                base=("base", "sum"),
-                hub_surprisal=("hub", "max"),
-                n_lost=("lost", "sum"),
-                n_pm_builder=("pm_b", "sum"),
-                share_builder=("share", "mean"),
-                tender_ids=("tender", lambda s: sorted(s)),
-                contract_ids=("contract", lambda s: sorted(s)),
-            ).reset_index()
-            pairs["score"] = pairs["base"] + pairs["hub_surprisal"]
-            wi = _ids(m, "company", pairs["winner"].to_numpy())
-            bi = _ids(m, "company", pairs["builder"].to_numpy())
-            pairs = pairs.assign(
-                unit="pair",
-                entity_type="company",
-                entity_id=wi,
-                other_type="company",
-                other_id=bi,
-                members=[[f"company:{a}", f"company:{b}"] for a, b in zip(wi, bi)],
-            ).drop(columns=["base"])
-            out = pd.concat([contracts, pairs], ignore_index=True)
-        else:
-            out = contracts
-        return out
+            n_c = m.n("company")
+            key, pair = np.unique(winner[sel] * n_c + builder[sel], return_inverse=True)
+            n_pairs = key.size
+
+            def per_pair(values: np.ndarray, how: str) -> np.ndarray:
+                if how == "sum":
+                    return np.bincount(pair, weights=values, minlength=n_pairs)
+                out = np.zeros(n_pairs)
+                np.maximum.at(out, pair, values)
+                return out
+
+            pairs = pd.DataFrame({
+                "winner": key // n_c,
+                "builder": key % n_c,
+                "n_contracts": np.bincount(pair, minlength=n_pairs),
+                "hub_surprisal": per_pair(f["hub_surprisal"].to_numpy(np.float64)[sel], "max"),
+                "n_lost": per_pair(f["builder_lost"].to_numpy(np.float64)[sel], "sum"),
+                "n_pm_builder": per_pair(f["pm_tied_builder"].to_numpy(np.float64)[sel], "sum"),
+            })
+            pairs["share_builder"] = per_pair(f["share_builder"].to_numpy(np.float64)[sel], "sum") / pairs["n_contracts"]
+            pairs["score"] = per_pair(base[sel], "sum") + pairs["hub_surprisal"].to_numpy()
+            pairs["pair"] = np.arange(n_pairs)
+            frames.append(pairs.assign(
+                unit="pair", entity_type="company", other_type="company",
+                entity_id=entity_strings(m, "company", pairs["winner"].to_numpy()),
+                other_id=entity_strings(m, "company", pairs["builder"].to_numpy()),
+            ))
+            members.append(Ragged.from_columns([key // n_c, key % n_c], kinds=["company", "company"]))
+            tenders.append(Ragged.from_pairs(pair, tender[sel], n_pairs, kind="tender"))
+            # Kept for the evidence of pairs: each pair's contracts.
+            self._pair_contracts = Ragged.from_pairs(pair, contract[sel], n_pairs, kind="contract")
+        return Units(pd.concat(frames, ignore_index=True), Ragged.concat(members), Ragged.concat(tenders))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
@@ -214,7 +200,9 @@ class WinnerBuilderDetector(SurprisalDetector):
         market_lending = float(np.mean(self._lending_share(m)))
         for row in units.itertuples(index=False):
             if row.unit == "pair":
-                out.append(self._pair_evidence(row, market_lending))
+                r = self._pair_contracts.take(np.array([int(row.pair)]))
+                contract_ids = [str(x) for x in m.entities["contract"].to_numpy()[r.codes]]
+                out.append(self._pair_evidence(row, contract_ids, market_lending))
             else:
                 out.append(self._contract_evidence(m, row, market_lending))
         return out
@@ -259,12 +247,12 @@ class WinnerBuilderDetector(SurprisalDetector):
         return recs
 
     @staticmethod
-    def _pair_evidence(row: Any, market_lending: float) -> list[dict[str, Any]]:
+    def _pair_evidence(row: Any, contract_ids: list[str], market_lending: float) -> list[dict[str, Any]]:
         w, b = f"company:{row.entity_id}", f"company:{row.other_id}"
         recs = [
             evidence("contracts_built_for_winner", float(row.n_contracts), None,
-                     detail=f"{b} builds {int(row.n_contracts)} contract(s) won by {w}: {', '.join(row.contract_ids[:10])}",
-                     path=[w, "signs", f"contract:{row.contract_ids[0]}", "builds", b]),
+                     detail=f"{b} builds {int(row.n_contracts)} contract(s) won by {w}: {', '.join(contract_ids[:10])}",
+                     path=[w, "signs", f"contract:{contract_ids[0]}", "builds", b]),
         ]
         if row.n_lost:
             recs.append(evidence("builder_lost_same_tender", float(row.n_lost), None,
@@ -273,16 +261,16 @@ class WinnerBuilderDetector(SurprisalDetector):
         if row.share_builder > 0:
             recs.append(evidence("share_paid_to_builder", float(row.share_builder), 0.0,
                                  detail=f"on average {row.share_builder:.0%} of the payments went to {b}",
-                                 path=[f"contract:{row.contract_ids[0]}", "paid", b]))
+                                 path=[f"contract:{contract_ids[0]}", "paid", b]))
         if row.n_pm_builder:
             recs.append(evidence("project_manager_of_builder", float(row.n_pm_builder), 0.0,
                                  detail=f"on {int(row.n_pm_builder)} contract(s) the project manager is tied to {b}",
-                                 path=[b, "builds", f"contract:{row.contract_ids[0]}"]))
+                                 path=[b, "builds", f"contract:{contract_ids[0]}"]))
         if row.hub_surprisal > 0:
             recs.append(evidence("winner_lending_hub", float(row.hub_surprisal), float(-np.log(0.5)),
                                  detail=f"{w} lends to more builders than its contracts predict "
                                         f"(market lending share {market_lending:.1%})",
-                                 path=[w, "signs", f"contract:{row.contract_ids[0]}"]))
+                                 path=[w, "signs", f"contract:{contract_ids[0]}"]))
         return recs
 
 
