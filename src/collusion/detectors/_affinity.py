@@ -262,7 +262,7 @@ class AffinityDetector(BaseDetector):
         units.insert(1, "other_id", entity_strings(m, "company", comp_codes))
         units["score"] = score
         self._cache = {
-            "table": table, "triples": triples, "links": links, "prep_labels": prep_labels,
+            "triples": triples, "links": links, "prep_labels": prep_labels,
             "key": ctx_codes * n_c + comp_codes,
             "link_key": links["context"].to_numpy(np.int64) * n_c + links["company"].to_numpy(np.int64),
         }
@@ -310,7 +310,8 @@ class AffinityDetector(BaseDetector):
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
         m = graph.market
         cache = self._cache
-        table, triples, links = cache["table"], cache["triples"], cache["links"]
+        # units_ rows are the pair table's rows, in the same order.
+        table, triples, links = self.units_, cache["triples"], cache["links"]
         n_c = m.n("company")
         xc = m.entities[self.context_type].get_indexer(units["entity_id"].astype(str).to_numpy())
         cc = m.entities["company"].get_indexer(units["other_id"].astype(str).to_numpy())
