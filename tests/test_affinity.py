@@ -428,3 +428,23 @@ def test_detectors_ignore_company_ids(frames: dict[str, pd.DataFrame], base_scor
         back = {f"{a}|{mapping[b]}": f"{a}|{b}" for a, b in (k.split("|") for k in base.index)}
         got.index = got.index.map(lambda k: back.get(k, k))
         pd.testing.assert_series_equal(got.sort_index(), base.sort_index(), check_names=False, rtol=1e-9)
+
+
+def test_flag_wins_given_explains_flags_by_stratum() -> None:
+    from collusion.features._affinity import flag_wins_given
+
+    # Buyer 0: firm 0 wins 6 direct awards (stratum 1, always single-bid); firm 1 wins 6
+    # open tenders (stratum 0), 5 of them single-bid; firms 2-9 win 24 open tenders, one single-bid.
+    x = np.zeros(36, dtype=np.int64)
+    c = np.r_[np.zeros(6), np.ones(6), np.repeat(np.arange(2, 10), 3)].astype(np.int64)
+    s = np.r_[np.ones(6), np.zeros(30)].astype(np.int64)
+    f = np.r_[np.ones(6), np.ones(5), 0, 1, np.zeros(23)].astype(bool)
+    out = flag_wins_given(x, c, f, s, n_companies=10).set_index("company")
+    assert out.loc[0, "flagged"] == 6 and out.loc[0, "surprise"] == 0.0
+    assert out.loc[1, "flagged"] == 5 and out.loc[1, "surprise"] > 2.0
+    assert out.loc[1, "expected"] < 1.0
+    # Stratum codes are labels: any relabelling gives the same result.
+    again = flag_wins_given(x, c, f, np.where(s == 1, -1, 7), n_companies=10).set_index("company")
+    pd.testing.assert_frame_equal(out, again)
+    with pytest.raises(ValueError, match="same length"):
+        flag_wins_given(x, c[:-1], f, s, n_companies=10)

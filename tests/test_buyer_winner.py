@@ -95,3 +95,30 @@ def test_too_little_support_gives_an_empty_result() -> None:
     assert len(det.results_) == 0 and list(det.results_.columns) == list(co.RESULT_COLUMNS)
     one = BuyerWinnerDetector(min_tenders=1).fit(market)
     assert one.results_["other_id"].tolist() == ["a", "b"] and one.results_["tender_ids"].tolist() == [["T1"], []]
+
+
+def test_flags_implied_by_the_procedure_are_not_held_against_the_winner() -> None:
+    # Buyer B1: 30 open tenders with 3 bids and 30-day periods won by x/y/z, 5 direct awards
+    # (one bid, 7 days, by design) won by "d", and 5 open tenders that drew one bid on a
+    # 7-day deadline, won by "o". Both winners have all-irregular wins; only o's flags are
+    # beyond what its procedures explain.
+    n_open, n_d, n_o = 30, 5, 5
+    ids = [f"T{i}" for i in range(n_open + n_d + n_o)]
+    proc = ["open"] * n_open + ["direct"] * n_d + ["open"] * n_o
+    days = [30] * n_open + [7] * (n_d + n_o)
+    pub = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(ids)) * 3, unit="D")
+    tenders = pd.DataFrame({"tender_id": ids, "buyer_id": "B1", "procedure": proc, "published_at": pub,
+                            "deadline_at": pub + pd.to_timedelta(days, unit="D")})
+    rows = []
+    for i in range(n_open):
+        for j, firm in enumerate(["x", "y", "z"]):
+            rows.append((ids[i], firm, 100.0 + j, j == i % 3))
+    rows += [(ids[n_open + i], "d", 100.0, True) for i in range(n_d)]
+    rows += [(ids[n_open + n_d + i], "o", 100.0, True) for i in range(n_o)]
+    bids = pd.DataFrame(rows, columns=["tender_id", "bidder_id", "price", "is_winner"])
+    det = BuyerWinnerDetector().fit(Market.from_frames(tenders=tenders, bids=bids))
+    u = det.units_.set_index("other_id")
+    assert u.loc["d", "irregular_wins"] == u.loc["o", "irregular_wins"] == 5
+    assert u.loc["d", "beyond_procedure_surprise"] < 0.5 < 2.0 < u.loc["o", "beyond_procedure_surprise"]
+    assert u.loc["o", "score_irregular"] > u.loc["d", "score_irregular"]
+    assert u.loc["o", "score"] > u.loc["d", "score"]

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..features._affinity import empirical_surprise
-from ._affinity import AffinityDetector
+from ..features._affinity import empirical_surprise, fisher_surprise, flag_wins_given
+from ._affinity import AffinityDetector, tender_flags
 
 __all__ = ["BuyerWinnerDetector"]
 
@@ -33,6 +33,16 @@ class BuyerWinnerDetector(AffinityDetector):
     tenders and of direct ties between buyer and company (shared contacts,
     declared relations). Higher = more suspicious; the default threshold is
     the Benjamini–Hochberg cut at false discovery rate ``fdr``.
+
+    The irregular wins are two tests merged (Fisher) into one signal: the share
+    of the company's wins at the buyer that carry a flag, against the buyer's
+    rate for its other suppliers shrunk to the market rate; and the short
+    periods and single bids *beyond what each win's procedure explains*
+    (``features._affinity.flag_wins_given``). A direct award has one
+    bidder and a negotiated procedure a short deadline by design, so the
+    winner of a buyer's direct awards or of the lots of a split purchase is
+    not made more suspicious by those flags, while an open tender with a
+    five-day deadline or a lone bidder is.
 
     Parameters
     ----------
@@ -77,10 +87,43 @@ class BuyerWinnerDetector(AffinityDetector):
         super().__init__(min_tenders=min_tenders, baseline=baseline, fdr=fdr, contamination=contamination,
                          fence_k=fence_k, max_evidence=max_evidence)
 
+    #: Flags whose rate depends on the procedure (one bidder, short deadline by design).
+    _procedure_flags: ClassVar[tuple[str, ...]] = ("short_period", "single_bid")
+
+    def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
+        """Add the irregular wins that the procedure of each won tender does not explain."""
+        table = table.copy(deep=False)
+        n_c = market.n("company")
+        key = table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64)
+        win = market.bids["is_winner"].to_numpy(dtype=bool)
+        wt = market.codes("bids", "tender_id").astype(np.int64)[win]
+        wc = market.codes("bids", "bidder_id").astype(np.int64)[win]
+        wx = market.codes("tenders", "buyer_id").astype(np.int64)[wt]
+        proc = np.asarray(market.tenders["procedure"].cat.codes, dtype=np.int64)[wt]
+        flags = tender_flags(market)
+        parts = []
+        for name in self._procedure_flags:
+            given = flag_wins_given(wx, wc, flags[name][wt], proc, n_companies=n_c)
+            gkey = given["context"].to_numpy(np.int64) * n_c + given["company"].to_numpy(np.int64)
+            pos = np.searchsorted(gkey, key)
+            hit = (pos < gkey.size) & (gkey[np.minimum(pos, max(gkey.size - 1, 0))] == key) if gkey.size else \
+                np.zeros(key.size, dtype=bool)
+            pos = np.minimum(pos, max(gkey.size - 1, 0))
+            exp = np.where(hit, given["expected"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
+            sur = np.where(hit, given["surprise"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
+            table[f"{name}_procedure_expected"] = exp
+            table[f"{name}_procedure_surprise"] = sur
+            parts.append(sur)
+        table["beyond_procedure_surprise"] = fisher_surprise(*parts) if len(table) else np.zeros(0)
+        return table
+
     def _components(self, table: pd.DataFrame, graph: Any) -> dict[str, np.ndarray]:
         return {
             "excess": empirical_surprise(table["excess"].to_numpy()),
-            "irregular": empirical_surprise(table["irregular_surprise"].to_numpy()),
+            # One irregularity signal: the two tests read the same wins, so they are
+            # merged before calibration (a fourth Fisher term would count them twice).
+            "irregular": empirical_surprise(fisher_surprise(table["irregular_surprise"].to_numpy(),
+                                                            table["beyond_procedure_surprise"].to_numpy())),
             "value_share": empirical_surprise(table["value_share"].to_numpy()),
             "prepared": table["prepared_surprise"].to_numpy(),
         }

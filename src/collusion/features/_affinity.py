@@ -70,6 +70,7 @@ __all__ = [
     "exclusive_trace_uses",
     "firm_strength",
     "fisher_surprise",
+    "flag_wins_given",
     "hypergeom_surprise",
     "pair_affinity",
     "score_bias",
@@ -584,6 +585,101 @@ def pair_affinity(
         triples = pd.DataFrame({"pair": pair, "tender": t, "bid": b, "is_winner": w, "p": np.where(inf, p, 1.0)})
         return out, triples
     return out
+
+
+# --------------------------------------------------- flags given a stratum
+def flag_wins_given(
+    context: np.ndarray,
+    company: np.ndarray,
+    flag: np.ndarray,
+    stratum: np.ndarray,
+    *,
+    n_companies: int,
+    prior: float = 10.0,
+) -> pd.DataFrame:
+    """Flagged wins of each (context, company) beyond what each win's stratum explains.
+
+    Some irregularities follow from the kind of tender: a direct award has
+    one bidder and a negotiated procedure a short deadline by design, so a
+    firm that wins the non-open tenders of a lot split, or a buyer's direct
+    awards, carries those flags without anything more being wrong. This test
+    asks whether C's wins at X carry a flag more often than wins *of the same
+    stratum* (e.g. procedure) do: the expected number is the sum over C's
+    wins of the flag rate of X's other wins in that stratum, shrunk towards
+    the market rate of the stratum by ``prior`` pseudo-wins; the surprise is
+    the binomial tail with that mean (conservative for the Poisson-binomial,
+    as in :func:`pair_affinity`).
+
+    Parameters
+    ----------
+    context, company : array of int
+        Context (X) and winning company (C) of every win (one row per
+        winning bid of an awarded tender; negative codes are skipped).
+    flag : array of bool
+        The irregularity of each win's tender.
+    stratum : array of int
+        Stratum of each win's tender (e.g. procedure code; use one code for
+        unknown).
+    n_companies : int
+        Number of company codes.
+    prior : float, default 10.0
+        Weight (in wins) of the market rate of the stratum in X's rate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (context, company) with a win, sorted: ``context``,
+        ``company``, ``wins``, ``flagged`` (wins with the flag),
+        ``expected`` (flagged wins the strata predict) and ``surprise``
+        (``-log10`` of the binomial tail).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # Direct awards (stratum 1) are single-bid, open tenders (stratum 0) rarely.
+    >>> # Firm 0 wins buyer 0's direct awards; firm 1 wins buyer 1's open tenders with one bid.
+    >>> x = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2])
+    >>> c = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7])
+    >>> f = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    >>> s = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    >>> out = flag_wins_given(x, c, f, s, n_companies=8)
+    >>> out.loc[out["context"] < 2, ["company", "flagged", "surprise"]].round(2).values.tolist()
+    [[0.0, 4.0, 0.0], [1.0, 3.0, 0.82]]
+    """
+    x = np.asarray(context, dtype=np.int64)
+    c = np.asarray(company, dtype=np.int64)
+    f = np.asarray(flag, dtype=bool)
+    s = np.asarray(stratum, dtype=np.int64)
+    if not (x.shape == c.shape == f.shape == s.shape):
+        raise ValueError("context, company, flag and stratum must have the same length")
+    ok = (x >= 0) & (c >= 0)
+    x, c, f, s = x[ok], c[ok], f[ok].astype(np.float64), s[ok]
+    _, s = _group(s)  # dense stratum codes
+    n_s = int(s.max()) + 1 if s.size else 0
+    market = np.bincount(s, weights=f, minlength=n_s) / np.maximum(np.bincount(s, minlength=n_s), 1)
+    # X's wins and flagged wins per stratum, and C's share of them.
+    _, xs = _group(x * max(n_s, 1) + s)
+    xs_n, xs_f = np.bincount(xs), np.bincount(xs, weights=f)
+    _, pcs = _group((x * n_companies + c) * max(n_s, 1) + s)
+    first = np.unique(pcs, return_index=True)[1]
+    pcs_n, pcs_f = np.bincount(pcs), np.bincount(pcs, weights=f)
+    xs_of = xs[first]
+    others = xs_n[xs_of] - pcs_n
+    rate = (xs_f[xs_of] - pcs_f + prior * market[s[first]]) / (others + prior)
+    uniq, pair = _group(x[first] * n_companies + c[first])
+    wins = np.bincount(pair, weights=pcs_n, minlength=uniq.size)
+    flagged = np.bincount(pair, weights=pcs_f, minlength=uniq.size)
+    expected = np.bincount(pair, weights=pcs_n * rate, minlength=uniq.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(wins > 0, expected / wins, 0.0)
+    return pd.DataFrame({
+        "context": uniq // n_companies,
+        "company": uniq % n_companies,
+        "wins": wins.astype(np.int64),
+        "flagged": flagged.astype(np.int64),
+        "expected": expected,
+        "surprise": binomial_surprise(flagged, wins, q),
+    })
 
 
 # ---------------------------------------------------------------- score bias
