@@ -190,12 +190,17 @@ def _for_export(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+#: Markets up to this many tenders keep every fitted attribute under ``screen(keep="auto")``.
+_KEEP_ALL_UP_TO = 250_000
+
+
 def screen(
     data: Any,
     *,
     detectors: Sequence[BaseDetector] | None = None,
     weights: Mapping[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
+    keep: str = "auto",
 ) -> Screening:
     """Run the seven analyses and the risk index over a market.
 
@@ -209,6 +214,14 @@ def screen(
         Risk-index weights per detector name.
     progress : callable, optional
         Called with a stage name before each stage (the CLI shows a bar).
+    keep : {"auto", "all", "results"}
+        What the fitted detectors keep. ``"all"``: every fitted attribute
+        (``units_`` with every signal, the caches ``explain`` needs for units
+        whose evidence was not computed during fit). ``"results"``: only
+        ``results_`` (read from the screen's frame, not copied), ``scores_``,
+        ``flagged_``, ``threshold_`` and ``evidence_`` — a tenth of the
+        memory at a million tenders; flagged and top units keep their
+        evidence. ``"auto"`` (default): ``"all"`` up to 250,000 tenders.
 
     Returns
     -------
@@ -225,11 +238,14 @@ def screen(
     >>> list(s.results.columns) == list(co.results.RESULT_COLUMNS)
     True
     """
+    if keep not in ("auto", "all", "results"):
+        raise ValueError(f"screen: keep must be 'auto', 'all' or 'results', got {keep!r}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if progress:
         progress("graph")
     graph = as_graph(data)
+    lean = keep == "results" or (keep == "auto" and len(graph.market.tenders) > _KEEP_ALL_UP_TO)
     timings["graph"] = time.perf_counter() - t0
     dets = list(detectors) if detectors is not None else default_detectors()
     fitted: dict[str, BaseDetector] = {}
@@ -244,13 +260,22 @@ def screen(
         except MissingTableError as err:
             skipped.append((det.name, str(err)))
             continue
+        if lean:
+            det._release()
         timings[det.name] = time.perf_counter() - t
         fitted[det.name] = det
         frames.append(det.results_)
     results = pd.concat(frames, ignore_index=True) if frames else empty_results()
-    results = results.sort_values(
-        ["flagged", "score_pct", "analysis", "rank"], ascending=[False, False, True, True], kind="stable"
-    ).reset_index(drop=True)[list(RESULT_COLUMNS)]
+    del frames
+    if lean:  # detectors read their rows from the screen's frame: one copy of the results, not two
+        for det in fitted.values():
+            det.__dict__.pop("_results", None)
+    order = np.lexsort((results["rank"].to_numpy(), results["analysis"].to_numpy(),
+                        -results["score_pct"].to_numpy(), ~results["flagged"].to_numpy(dtype=bool)))
+    results = results.take(order).reset_index(drop=True)[list(RESULT_COLUMNS)]
+    if lean:
+        for det in fitted.values():
+            det._release(results)
     if progress:
         progress("risk index")
     t = time.perf_counter()

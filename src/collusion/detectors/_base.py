@@ -138,6 +138,8 @@ class BaseDetector(BaseEstimator):
     other_type: ClassVar[str | None] = None
     #: Tables without which the analysis cannot run at all.
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids")
+    #: Fitted attributes, besides ``units_``, that :meth:`_release` drops.
+    _released_attributes: ClassVar[tuple[str, ...]] = ()
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "contamination": [Interval(0, 0.5, closed="right"), None],
@@ -192,11 +194,47 @@ class BaseDetector(BaseEstimator):
             row = res.loc[(res["finding_id"] == finding) | (res.index == finding)]
         if len(row) == 0:
             raise KeyError(f"no finding {finding!r} in {type(self).__name__}.results_")
-        if len(row["evidence"].iloc[0]) == 0 and self._graph_ref is not None:
+        if len(row["evidence"].iloc[0]) == 0:
+            if self.__dict__.get("_released"):
+                raise RuntimeError(
+                    f"evidence of {finding!r} was not computed during fit and {type(self).__name__} was released "
+                    "to save memory (screen(keep='results')); refit it or call screen(keep='all')"
+                )
             records = self._evidence(self._graph_ref, self._units_with_lists(self.units_.index.get_indexer(row.index)))
             row = row.copy()
             row["evidence"] = pd.Series(records, index=row.index, dtype=object)
         return evidence_frame(row)
+
+    # ------------------------------------------------------------- memory
+    @property
+    def results_(self) -> pd.DataFrame:
+        source = self.__dict__.get("_results_source")
+        if source is not None:  # released into a screen: this detector's rows of the screen's frame
+            rows = source.loc[source["detector"].to_numpy() == self.name]
+            rows = rows.sort_values(["unit", "rank"], kind="stable")
+            return rows.set_axis(pd.Index(_unit_keys(rows), name="unit_key"))
+        try:
+            return self.__dict__["_results"]
+        except KeyError:
+            raise AttributeError("results_") from None
+
+    @results_.setter
+    def results_(self, value: pd.DataFrame) -> None:
+        self.__dict__["_results"] = value
+        self.__dict__.pop("_results_source", None)
+
+    def _release(self, results: pd.DataFrame | None = None) -> None:
+        """Drop what only ``explain`` of unexplained units and ``units_`` need (``screen(keep="results")``).
+
+        ``results``, when given, is a frame holding this detector's rows (the
+        screen's): ``results_`` then reads them from there instead of a copy.
+        """
+        for name in ("units_", "_result_pos", "_graph_ref", *self._released_attributes):
+            self.__dict__.pop(name, None)
+        self.__dict__["_released"] = True
+        if results is not None:
+            self.__dict__.pop("_results", None)
+            self.__dict__["_results_source"] = results
 
     # -------------------------------------------------------------- internal
     def _units_with_lists(self, rows: np.ndarray) -> pd.DataFrame:

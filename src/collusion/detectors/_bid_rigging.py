@@ -199,6 +199,9 @@ class BidRiggingDetector(BaseDetector):
     True
     """
 
+    _released_attributes: ClassVar[tuple[str, ...]] = (
+        "pairs_", "trace_pairs_", "links_", "_pair_arrays", "_group_tenders", "_winner", "_group_lists",
+    )
     name: ClassVar[str] = "bid_rigging"
     analysis: ClassVar[int] = 2
     unit: ClassVar[str] = "tender"

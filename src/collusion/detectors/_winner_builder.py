@@ -80,6 +80,7 @@ class WinnerBuilderDetector(SurprisalDetector):
     [['A', 'X']]
     """
 
+    _released_attributes: ClassVar[tuple[str, ...]] = ("_pair_contracts",)
     name: ClassVar[str] = "winner_builder"
     analysis: ClassVar[int] = 3
     unit: ClassVar[str] = "contract"
