@@ -54,7 +54,14 @@ def truth_labels(results: pd.DataFrame, truth: Any) -> list[tuple[str, str, str,
         pair = key + "|" + part["other_id"].astype(str)
         if det == "buyer_winner" and unit == "pair":
             pos = _pair_keys(truth.favoured_pairs, "buyer_id", "company_id")
-            out.append((det, unit, "favoured_pairs", pair.isin(pos), len(pos)))
+            # A buyer's split lots all go to one firm: a planted buyer-company scheme of its own
+            # (analysis 7). Pairs whose wins include planted split lots are left out, as the funds
+            # schemes are, so this AP measures favoured against honest pairs.
+            split = set(truth.split_groups["tender_id"].astype(str))
+            won_split = pd.Series([bool(split.intersection(ts)) for ts in part["tender_ids"].tolist()],
+                                  index=part.index)
+            keep = ~won_split | pair.isin(pos)
+            out.append((det, unit, "favoured_pairs", pair[keep].isin(pos), len(pos)))
         elif det == "agent_bidder" and unit == "pair":
             pos = _pair_keys(truth.captured_agents, "agent_id", "company_id")
             out.append((det, unit, "captured_agents", pair.isin(pos), len(pos)))

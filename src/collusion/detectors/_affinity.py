@@ -125,7 +125,13 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
         base, offset = offset, offset + graph.n(ttype)
         if not len(e):
             continue
-        e = e.loc[e["source"].astype(str).str.startswith("bids.").to_numpy() & (e["tender"].to_numpy() >= 0)]
+        # Uses recorded on bids (source "bids.<column>"), decided per category, not per row.
+        src = e["source"]
+        if isinstance(src.dtype, pd.CategoricalDtype):
+            on_bid = np.append(src.cat.categories.astype(str).str.startswith("bids."), False)[src.cat.codes]
+        else:
+            on_bid = src.astype(str).str.startswith("bids.").to_numpy()
+        e = e.loc[on_bid & (e["tender"].to_numpy() >= 0)]
         if not len(e):
             continue
         dst = e["dst"].to_numpy(np.int64)
@@ -167,6 +173,7 @@ class AffinityDetector(BaseDetector):
     contributed to the score.
     """
 
+    _released_attributes: ClassVar[tuple[str, ...]] = ("_cache",)
     unit: ClassVar[str] = "pair"
     other_type: ClassVar[str | None] = "company"
     #: Node type of the context entity ("buyer", "agent" or "expert").
