@@ -104,19 +104,14 @@ def _winning_value(market: Any) -> np.ndarray:
     return value
 
 
-def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    """Bids carrying a trace that several firms used only in one context's tenders.
-
-    Returns the per-bid flag and, for flagged bids, the trace node label.
-    """
+def _bid_trace_uses(graph: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every trace use recorded on a bid: (trace type names, global trace code, company, tender,
+    local code, type index). Built once per graph: the buyer and agent analyses both need it."""
+    cached = graph.__dict__.get("_bid_trace_uses")
+    if cached is not None:
+        return cached
     from ..graph._schema import TRACE_NODE_TYPES
 
-    m = graph.market
-    n_comp = m.n("company")
-    bt = m.codes("bids", "tender_id").astype(np.int64)
-    bc = m.codes("bids", "bidder_id").astype(np.int64)
-    flag = np.zeros(bt.size, dtype=bool)
-    labels: dict[int, str] = {}
     names: list[str] = []
     parts: list[tuple[np.ndarray, ...]] = []
     offset = 0
@@ -131,17 +126,35 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
             on_bid = np.append(src.cat.categories.astype(str).str.startswith("bids."), False)[src.cat.codes]
         else:
             on_bid = src.astype(str).str.startswith("bids.").to_numpy()
-        e = e.loc[on_bid & (e["tender"].to_numpy() >= 0)]
-        if not len(e):
+        keep = np.flatnonzero(on_bid & (e["tender"].to_numpy() >= 0))
+        if not keep.size:
             continue
-        dst = e["dst"].to_numpy(np.int64)
+        dst = e["dst"].to_numpy(np.int64)[keep]
         names.append(ttype)
-        # Global trace code (unique across types), bidder, tender, local code, type index.
-        parts.append((dst + base, e["src"].to_numpy(np.int64), e["tender"].to_numpy(np.int64), dst,
-                      np.full(dst.size, len(names) - 1)))
-    if not parts:
+        parts.append((dst + base, e["src"].to_numpy(np.int64)[keep], e["tender"].to_numpy(np.int64)[keep], dst,
+                      np.full(dst.size, len(names) - 1, dtype=np.int8)))
+    if parts:
+        arrays = tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
+    else:
+        arrays = (np.zeros(0, np.int64),) * 4 + (np.zeros(0, np.int8),)
+    graph.__dict__["_bid_trace_uses"] = (names, *arrays)
+    return graph.__dict__["_bid_trace_uses"]
+
+
+def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Bids carrying a trace that several firms used only in one context's tenders.
+
+    Returns the per-bid flag and, for flagged bids, the trace node label.
+    """
+    m = graph.market
+    n_comp = m.n("company")
+    bt = m.codes("bids", "tender_id").astype(np.int64)
+    bc = m.codes("bids", "bidder_id").astype(np.int64)
+    flag = np.zeros(bt.size, dtype=bool)
+    labels: dict[int, str] = {}
+    names, trace, company, tender, local, ttypes = _bid_trace_uses(graph)
+    if not trace.size:
         return flag, labels
-    trace, company, tender, local, ttypes = (np.concatenate([p[i] for p in parts]) for i in range(5))
     mark = exclusive_trace_uses(trace, company, tender, tender_context)
     if not mark.any():
         return flag, labels

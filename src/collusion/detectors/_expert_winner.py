@@ -97,7 +97,7 @@ class ExpertWinnerDetector(AffinityDetector):
         n_c = market.n("company")
         bid_key = market.codes("bids", "tender_id").astype(np.int64) * n_c + market.codes("bids", "bidder_id")
         ev_key = market.codes("evaluations", "tender_id").astype(np.int64) * n_c + market.codes("evaluations", "bidder_id")
-        return np.isin(bid_key, ev_key)
+        return pd.Series(bid_key).isin(ev_key).to_numpy()  # a hash lookup: np.isin sorts both arrays
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
         ev = market.evaluations
