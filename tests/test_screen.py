@@ -83,3 +83,22 @@ def test_evidence_on_demand(screening) -> None:
     quiet = screening.results[~screening.results["flagged"]].iloc[-1]
     ev = screening.evidence(quiet["finding_id"])
     assert len(ev) > 0
+
+
+def test_keep_results_releases_detectors_but_not_findings(market_truth, screening) -> None:
+    lean = co.screen(market_truth[0], keep="results")
+    pd.testing.assert_frame_equal(lean.results.drop(columns="evidence"), screening.results.drop(columns="evidence"))
+    det = lean.detectors["bid_rigging"]
+    full = screening.detectors["bid_rigging"]
+    assert not hasattr(det, "units_") and hasattr(full, "units_")
+    # results_ reads this detector's rows from the screen's frame, ranked as a fitted detector's are
+    pd.testing.assert_frame_equal(det.results_.drop(columns="evidence"), full.results_.drop(columns="evidence"))
+    flagged = det.results_.loc[det.results_["flagged"]].iloc[0]
+    assert len(det.explain(flagged["finding_id"])) > 0  # evidence computed during fit is kept
+    quiet = det.results_.loc[det.results_["rank"] > det.max_evidence + int(det.flagged_.sum())]
+    quiet = quiet.loc[~quiet["flagged"]].iloc[0]
+    with pytest.raises(RuntimeError, match="keep='all'"):
+        det.explain(quiet["finding_id"])
+    assert len(full.explain(quiet["finding_id"])) > 0
+    with pytest.raises(ValueError, match="keep must be"):
+        co.screen(market_truth[0], keep="some")
