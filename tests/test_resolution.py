@@ -302,3 +302,44 @@ def test_star_pairs_link_each_cluster_linearly():
     assert set(zip(star["left"], star["right"])) == {("a", "b"), ("a", "c"), ("a", "d"), ("a", "e")}
     with pytest.raises(ValueError, match="pairs must be"):
         match_names(names, pairs="some")
+
+
+def _ngram_keys_reference(strings, n_keys, max_block, max_len=48):
+    # The lexsort / np.unique formulation the fast path replaced.
+    from collusion.graph._resolution import _codepoints
+
+    cp, lengths = _codepoints(strings, max_len)
+    n_str, width = cp.shape
+    cjk = (cp >= 0x2E80).any(axis=1)
+    gram = np.where(cjk, 2, 3)
+    c = np.concatenate([cp.astype(np.int64), np.zeros((n_str, 2), dtype=np.int64)], axis=1)
+    packed = (c[:, :width] << 42) | (c[:, 1 : width + 1] << 21) | np.where(gram[:, None] == 3, c[:, 2 : width + 2], 0)
+    n_grams = np.maximum(lengths - gram + 1, np.minimum(lengths, 1))
+    rows, cols = np.nonzero(np.arange(width)[None, :] < n_grams[:, None])
+    keys = packed[rows, cols]
+    order = np.lexsort((keys, rows))
+    rows, keys = rows[order], keys[order]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
+    rows, keys = rows[first], keys[first]
+    _, inverse, df = np.unique(keys, return_inverse=True, return_counts=True)
+    freq = df[inverse]
+    useful = (freq >= 2) & (freq <= max_block)
+    rows, keys, freq, inverse = rows[useful], keys[useful], freq[useful], inverse[useful]
+    order = np.lexsort((keys, freq, rows))
+    rows, inverse = rows[order], inverse[order]
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
+    return rows[rank < n_keys], inverse[rank < n_keys]
+
+
+@pytest.mark.parametrize("n_keys, max_block", [(4, 50), (2, 5), (10, 1000)])
+def test_ngram_keys_match_the_sort_based_reference(global_random_seed, n_keys, max_block):
+    from collusion.graph._resolution import _ngram_keys
+
+    names, _ = _planted(global_random_seed, n=800, n_dup=80)
+    keys = normalize_name(names).astype(str).tolist() + ["ab", "a", "abcabc", "tianlong building", "华建"]
+    strings = np.asarray(keys, dtype=object)
+    got = _ngram_keys(strings, n_keys=n_keys, max_block=max_block)
+    want = _ngram_keys_reference(strings, n_keys, max_block)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
