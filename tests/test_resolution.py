@@ -343,3 +343,23 @@ def test_ngram_keys_match_the_sort_based_reference(global_random_seed, n_keys, m
     want = _ngram_keys_reference(strings, n_keys, max_block)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b", "a", None, "b", "é", "z", "", "a\x00", "a", np.nan, "😀", "\uffff"],
+        [],
+        [None, None],
+        [1, "a", None],  # not all str: pandas' own sort
+        ["\ud800", "a"],  # a lone surrogate has no UTF-8
+    ],
+)
+def test_factorize_sorted_equals_pandas(values):
+    from collusion.graph._resolution import _factorize_sorted
+
+    values = np.asarray(values, dtype=object)
+    codes, uniques = _factorize_sorted(values)
+    want_codes, want_uniques = pd.factorize(pd.Series(values, dtype=object), sort=True, use_na_sentinel=True)
+    assert codes.tolist() == want_codes.tolist()
+    assert uniques.tolist() == list(want_uniques)

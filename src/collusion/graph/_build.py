@@ -308,9 +308,9 @@ class _Builder:
         for ttype in TRACE_NODE_TYPES:
             parts = [i for i, entry in enumerate(normed) if entry[2] == ttype]
             allv = np.concatenate([normed[i][3] for i in parts]) if parts else np.empty(0, dtype=object)
-            codes, uniques = pd.factorize(pd.Series(allv, dtype=object), sort=True, use_na_sentinel=True)
-            self.index[ttype] = pd.Index(np.asarray(uniques, dtype=object), dtype=object, name=ttype)
-            tables[ttype] = pd.DataFrame({"id": pd.Series(np.asarray(uniques, dtype=object), dtype=object)})
+            codes, uniques = res._factorize_sorted(allv)
+            self.index[ttype] = pd.Index(uniques, dtype=object, name=ttype)
+            tables[ttype] = pd.DataFrame({"id": pd.Series(uniques, dtype=object)})
             bounds = np.cumsum([0] + [len(normed[i][3]) for i in parts])
             for k, i in enumerate(parts):
                 cat_nodes.append((i, codes[bounds[k] : bounds[k + 1]].astype(np.int64)))

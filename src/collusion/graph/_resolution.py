@@ -187,9 +187,30 @@ def _finish(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=True)`` for an object array of str and missing values.
+
+    Codes (-1 for missing) and the sorted distinct values as an object array.
+    pandas sorts object arrays by Python comparisons (``safe_sort``), about
+    1 s per million distinct strings; this factorises by hash in first-seen
+    order and sorts only the distinct values in Arrow, whose byte order of
+    UTF-8 is the code point order Python compares by.
+    """
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    try:
+        order = pc.array_sort_indices(pa.array(uniques, type=pa.large_string())).to_numpy()
+    except (pa.ArrowException, UnicodeError):  # not all str (or lone surrogates): pandas' own sort
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True, use_na_sentinel=True)
+        return codes, np.asarray(uniques, dtype=object)
+    rank = np.full(len(order) + 1, -1, dtype=np.int64)  # the last slot maps missing (-1) to -1
+    rank[order] = np.arange(len(order))
+    return rank[codes], uniques[order]
+
+
 def _recode(codes: np.ndarray, normed: np.ndarray) -> pd.Categorical:
     """Categorical of canonical values from old ``codes`` and normalised categories."""
-    new_codes, uniques = pd.factorize(pd.Series(normed, dtype=object), sort=True)
+    new_codes, uniques = _factorize_sorted(normed)
     codes = np.asarray(codes)
     out = np.full(codes.shape, -1, dtype=np.int64)
     ok = codes >= 0
