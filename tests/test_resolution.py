@@ -363,3 +363,36 @@ def test_factorize_sorted_equals_pandas(values):
     want_codes, want_uniques = pd.factorize(pd.Series(values, dtype=object), sort=True, use_na_sentinel=True)
     assert codes.tolist() == want_codes.tolist()
     assert uniques.tolist() == list(want_uniques)
+
+
+def _random_text(seed, pieces, n):
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(pieces, size=rng.integers(0, 8))) for _ in range(n)] + [None, ""]
+
+
+def test_arrow_name_and_address_kernels_follow_python_rules(global_random_seed):
+    # Simple text (ASCII, ideographs) goes through Arrow; it must give what the
+    # Python rules give, and other text must still take the Python path.
+    from collusion.graph import _resolution as r
+
+    pieces = list("abcXYZ019 _-.,'()#\t") + list("中国北京市路号公司有限股份集团") + [
+        " street ", " road ", " co ", " ltd", " group", "china ", "people's republic of china ", "p.r. china",
+        "中华人民共和国", "有限 公司", " Street", "ß", "Ａ", "٣", "\u00a0", "é", "\x1c", "  "]
+    s = r._as_object_series(_random_text(global_random_seed, pieces, 5000))
+    for kernel, python_rules in ((r._name_kernel, r._name_general), (r._address_kernel, r._address_general)):
+        assert kernel(s).tolist() == python_rules(s).tolist()
+
+
+def test_fast_path_full_match_follows_python_rules(global_random_seed):
+    import re
+
+    from collusion.graph import _resolution as r
+
+    pieces = list("0123456789abcdefAZ.:@_-%+=/ \n") + ["٣", "１", "é", "1380013800", "192.168.", "gmail.com"]
+    s = r._as_object_series(_random_text(global_random_seed, pieces, 5000) + ["13800138000", "13800138000\n", "٣٣"])
+    patterns = [r"1[3-9]\d{9}", rf"{r._OCTET}(?:\.{r._OCTET}){{3}}", r"[0-9a-z_\-.:/+=]+",
+                r"[a-z0-9_%-]+(?:\.[a-z0-9_%-]+)*@[a-z0-9-]+(?:\.[a-z0-9-]+)+"]
+    for pattern in patterns:
+        out = r._fast_path(pattern)(lambda sub: np.full(len(sub), "SLOW", dtype=object))(s)
+        want = s.str.fullmatch(re.compile(pattern)).fillna(False).to_numpy(dtype=bool)
+        np.testing.assert_array_equal(out != "SLOW", want)

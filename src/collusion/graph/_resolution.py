@@ -267,10 +267,21 @@ def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | Non
     cheaper than the ten string passes of a kernel.
     """
     rx = re.compile(pattern)
+    # On ASCII text Python's \d is [0-9], so RE2 (Arrow, in C++) answers the
+    # same full match for ASCII values; the rest keep Python's Unicode rules.
+    ascii_rx = "^(?:" + pattern.replace(r"\d", "[0-9]") + ")$"
+
+    def fullmatch(s: pd.Series) -> np.ndarray:
+        text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        fast = np.array(pc.match_substring_regex(text, ascii_rx).fill_null(False), dtype=bool)
+        other = np.flatnonzero(~np.array(pc.string_is_ascii(text).fill_null(True), dtype=bool))
+        if other.size:
+            fast[other] = s.iloc[other].str.fullmatch(rx).fillna(False).to_numpy(dtype=bool)
+        return fast
 
     def decorate(kernel: Callable[..., Any]) -> Callable[..., Any]:
         def run(s: pd.Series, *args: Any) -> Any:
-            fast = np.array(s.str.fullmatch(rx).fillna(False).to_numpy(dtype=bool), dtype=bool)
+            fast = fullmatch(s)
             if exclude is not None and fast.any():
                 fast = fast & ~exclude(s)
             if not fast.any():
@@ -426,7 +437,53 @@ def _token_kernel(s: pd.Series) -> np.ndarray:
     return _finish(s.str.casefold().str.replace(r"\s+", "", regex=True))
 
 
+# Text made of printable ASCII and CJK ideographs only, where Python's Unicode
+# classes reduce to explicit RE2 ones: \w is [0-9A-Za-z_] or an ideograph,
+# \s is a space (tabs and other blanks are not in the set), casefold is
+# lower. Most names and addresses are such text and are normalised by Arrow's
+# C++ kernels; the rest take the Python path with the same rules.
+_SIMPLE_TEXT_RE = r"^[\x20-\x7e\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]*$"
+_SIMPLE_NON_WORD_RE = r"[^0-9A-Za-z\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]+"
+
+
+def _by_text_kind(
+    s: pd.Series, simple: Callable[[pa.Array], pa.Array], general: Callable[[pd.Series], np.ndarray]
+) -> np.ndarray:
+    """Run ``simple`` (Arrow) on values of simple text and ``general`` (pandas) on the others."""
+    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    is_simple = np.array(pc.match_substring_regex(text, _SIMPLE_TEXT_RE).fill_null(True), dtype=bool)
+    out = np.full(len(s), None, dtype=object)
+    idx = np.flatnonzero(is_simple)
+    if idx.size:
+        done = simple(text.take(pa.array(idx)))
+        done = pc.if_else(pc.equal(pc.utf8_length(done), 0), pa.scalar(None, done.type), done)
+        out[idx] = done.to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(~is_simple)
+    if idx.size:
+        out[idx] = general(s.iloc[idx].reset_index(drop=True))
+    return out
+
+
+def _simple_words(text: pa.Array) -> pa.Array:
+    """Lower case, runs of non-word characters to one blank, trimmed (simple text)."""
+    text = pc.replace_substring_regex(pc.utf8_lower(text), _SIMPLE_NON_WORD_RE, " ")
+    return pc.utf8_trim_whitespace(text)
+
+
 def _name_kernel(s: pd.Series) -> np.ndarray:
+    return _by_text_kind(s, _name_simple, _name_general)
+
+
+def _name_simple(text: pa.Array) -> pa.Array:
+    words = _simple_words(text)
+    stripped = words
+    for _ in range(4):
+        stripped = pc.replace_substring_regex(stripped, _LEGAL_FORM_RE, "")
+    words = pc.if_else(pc.greater(pc.utf8_length(stripped), 0), stripped, words)
+    return pc.replace_substring_regex(words, r"\s+", "")
+
+
+def _name_general(s: pd.Series) -> np.ndarray:
     s = s.str.casefold().str.replace(r"[\W_]+", " ", regex=True).str.strip()
     stripped = s
     # Legal forms can stack ("集团股份有限公司", "group co ltd"): strip repeatedly.
@@ -438,6 +495,20 @@ def _name_kernel(s: pd.Series) -> np.ndarray:
 
 
 def _address_kernel(s: pd.Series) -> np.ndarray:
+    return _by_text_kind(s, _address_simple, _address_general)
+
+
+def _address_simple(text: pa.Array) -> pa.Array:
+    text = pc.replace_substring_regex(_simple_words(text), _ADDRESS_COUNTRY_RE, "")
+    # Python's \b between words: words are now split by single blanks, so
+    # doubled blanks let each word match with its own blank on both sides.
+    text = pc.replace_substring(text, " ", "  ")
+    for word, abbreviation in _ADDRESS_ABBREVIATIONS.items():
+        text = pc.replace_substring_regex(text, rf"(^| ){word}( |$)", rf"\1{abbreviation}\2")
+    return pc.replace_substring_regex(text, r"\s+", "")
+
+
+def _address_general(s: pd.Series) -> np.ndarray:
     s = s.str.casefold().str.replace(r"[\W_]+", " ", regex=True).str.strip()
     s = s.str.replace(_ADDRESS_COUNTRY_RE, "", regex=True)
     words = "|".join(_ADDRESS_ABBREVIATIONS)
