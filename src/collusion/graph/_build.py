@@ -223,7 +223,10 @@ class _Builder:
         if ev is not None and len(ev):
             e, et, eb = _codes(ev["expert_id"]), _codes(ev["tender_id"]), _codes(ev["bidder_id"])
             pair = et * (len(self.index["expert"]) + 1) + e
-            uniq, counts = np.unique(pair, return_counts=True)
+            # Sort-based: numpy 2.4's np.unique on integers is ~20x slower than sorting.
+            pair = np.sort(pair)
+            start = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
+            uniq, counts = pair[start], np.diff(np.append(start, pair.size))
             self.add("expert", "evaluates", "tender", pd.DataFrame({
                 "src": (uniq % (len(self.index["expert"]) + 1)).astype(np.int32),
                 "dst": (uniq // (len(self.index["expert"]) + 1)).astype(np.int32),

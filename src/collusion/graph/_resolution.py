@@ -502,9 +502,14 @@ def _address_simple(text: pa.Array) -> pa.Array:
     text = pc.replace_substring_regex(_simple_words(text), _ADDRESS_COUNTRY_RE, "")
     # Python's \b between words: words are now split by single blanks, so
     # doubled blanks let each word match with its own blank on both sides.
-    text = pc.replace_substring(text, " ", "  ")
-    for word, abbreviation in _ADDRESS_ABBREVIATIONS.items():
-        text = pc.replace_substring_regex(text, rf"(^| ){word}( |$)", rf"\1{abbreviation}\2")
+    # Only the few addresses holding such a word pay for the ten passes.
+    has_word = pc.match_substring_regex(text, "(?:^| )(?:" + "|".join(_ADDRESS_ABBREVIATIONS) + ")(?: |$)")
+    has_word = has_word.fill_null(False)
+    if pc.any(has_word).as_py():
+        words = pc.replace_substring(text.filter(has_word), " ", "  ")
+        for word, abbreviation in _ADDRESS_ABBREVIATIONS.items():
+            words = pc.replace_substring_regex(words, rf"(^| ){word}( |$)", rf"\1{abbreviation}\2")
+        text = pc.replace_with_mask(text, has_word, words)
     return pc.replace_substring_regex(text, r"\s+", "")
 
 
