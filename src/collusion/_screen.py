@@ -273,6 +273,9 @@ def screen(
     order = np.lexsort((results["rank"].to_numpy(), results["analysis"].to_numpy(),
                         -results["score_pct"].to_numpy(), ~results["flagged"].to_numpy(dtype=bool)))
     results = results.take(order).reset_index(drop=True)[list(RESULT_COLUMNS)]
+    # A handful of distinct values over millions of rows: categories, one byte a row.
+    for col in ("detector", "unit", "entity_type", "other_type"):
+        results[col] = results[col].astype("category")
     if lean:
         for det in fitted.values():
             det._release(results)
@@ -286,6 +289,7 @@ def screen(
         tender_project = dict(zip(tp["tender_id"].astype(str), tp["project_id"].astype(str)))
     risk = risk_index(results, weights=weights, tender_project=tender_project)
     timings["risk_index"] = time.perf_counter() - t
+    graph.__dict__.pop("_bid_trace_uses", None)  # scratch shared by two analyses, not part of the graph
     timings["total"] = time.perf_counter() - t0
     return Screening(
         results=results,

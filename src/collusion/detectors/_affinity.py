@@ -129,14 +129,16 @@ def _bid_trace_uses(graph: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.n
         keep = np.flatnonzero(on_bid & (e["tender"].to_numpy() >= 0))
         if not keep.size:
             continue
-        dst = e["dst"].to_numpy(np.int64)[keep]
+        # int32 codes: tens of millions of uses at a million tenders, kept for the second analysis.
+        dst = e["dst"].to_numpy()[keep].astype(np.int32)
         names.append(ttype)
-        parts.append((dst + base, e["src"].to_numpy(np.int64)[keep], e["tender"].to_numpy(np.int64)[keep], dst,
+        parts.append((dst + np.int32(base), e["src"].to_numpy()[keep].astype(np.int32),
+                      e["tender"].to_numpy()[keep].astype(np.int32), dst,
                       np.full(dst.size, len(names) - 1, dtype=np.int8)))
     if parts:
         arrays = tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
     else:
-        arrays = (np.zeros(0, np.int64),) * 4 + (np.zeros(0, np.int8),)
+        arrays = (np.zeros(0, np.int32),) * 4 + (np.zeros(0, np.int8),)
     graph.__dict__["_bid_trace_uses"] = (names, *arrays)
     return graph.__dict__["_bid_trace_uses"]
 
@@ -161,7 +163,7 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
     # Map uses to bid rows through the (tender, company) key, unique in bids.
     bid_key = bt * n_comp + bc
     order = np.argsort(bid_key, kind="stable")
-    use_key = tender[mark] * n_comp + company[mark]
+    use_key = tender[mark].astype(np.int64) * n_comp + company[mark]
     pos = np.searchsorted(bid_key[order], use_key)
     rows = order[np.minimum(pos, order.size - 1)]
     ok = bid_key[rows] == use_key

@@ -33,7 +33,7 @@ from .._param_validation import Interval, validate_params
 from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
 from .._ragged import Ragged, repeat_str, str_column
-from ..results import RESULT_COLUMNS, empty_results, evidence_frame, finding_ids, list_column, member_hashes
+from ..results import empty_results, evidence_frame, finding_ids, list_column, member_hashes
 
 __all__ = ["BaseDetector", "SurprisalDetector", "Units", "as_graph", "check_is_fitted", "fit_context"]
 
@@ -212,6 +212,9 @@ class BaseDetector(BaseEstimator):
         if source is not None:  # released into a screen: this detector's rows of the screen's frame
             rows = source.loc[source["detector"].to_numpy() == self.name]
             rows = rows.sort_values(["unit", "rank"], kind="stable")
+            for col in ("detector", "unit", "entity_type", "other_type"):  # the screen stores categories
+                if isinstance(rows[col].dtype, pd.CategoricalDtype):
+                    rows[col] = rows[col].astype("str")
             return rows.set_axis(pd.Index(_unit_keys(rows), name="unit_key"))
         try:
             return self.__dict__["_results"]
