@@ -257,23 +257,33 @@ class AffinityDetector(BaseDetector):
             flags=tender_flags(m), bid_flags=bid_flags, value=_winning_value(m),
             baseline=self.baseline, return_triples=True,
         )
-        # Triples point at rows of the universe; keep bid rows of the market.
-        triples["bid"] = np.flatnonzero(uni)[triples["bid"].to_numpy()]
+        # Triples point at rows of the universe; keep bid rows of the market. Handled as
+        # plain compact arrays: tens of millions of rows at a million tenders.
+        trip = {
+            "pair": triples["pair"].to_numpy(),
+            "tender": triples["tender"].to_numpy().astype(np.int32),
+            "bid": np.flatnonzero(uni)[triples["bid"].to_numpy()].astype(np.int32),
+            "is_winner": triples["is_winner"].to_numpy(dtype=bool),
+        }
+        del triples
         table = self._extra(table, m)
         keep = table["tenders"].to_numpy() >= self.min_tenders
         table = table.loc[keep].reset_index(drop=True)
         remap = np.full(keep.size, -1, dtype=np.int64)
         remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
-        triples["pair"] = remap[triples["pair"].to_numpy()]
-        triples = triples.loc[triples["pair"].to_numpy() >= 0].reset_index(drop=True)
+        pair = remap[trip["pair"]]
+        inside = np.flatnonzero(pair >= 0)
+        trip["pair"] = pair.astype(np.int32)
+        # Sorted once by (pair, tender), so evidence for any unit is a slice.
+        inside = inside[np.lexsort((trip["tender"][inside], trip["pair"][inside]))]
+        triples = pd.DataFrame({k: v[inside] for k, v in trip.items()})
+        del trip, pair, inside
 
         links = context_links(graph, self.context_type)
         table = self._attach_links(table, links, n_c)
         comps = self._components(table, graph)
         comps["link"] = table["link_surprise"].to_numpy()
         score = fisher_surprise(*comps.values()) if len(table) else np.zeros(0)
-        # Sorted once, so evidence for any unit is a slice.
-        triples = triples.sort_values(["pair", "tender"], kind="stable").reset_index(drop=True)
 
         ctx_codes = table["context"].to_numpy(np.int64)
         comp_codes = table["company"].to_numpy(np.int64)
