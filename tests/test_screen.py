@@ -102,3 +102,13 @@ def test_keep_results_releases_detectors_but_not_findings(market_truth, screenin
     assert len(full.explain(quiet["finding_id"])) > 0
     with pytest.raises(ValueError, match="keep must be"):
         co.screen(market_truth[0], keep="some")
+
+
+def test_analyses_in_threads_give_the_same_results(market_truth, screening) -> None:
+    threaded = co.screen(market_truth[0], n_jobs=2)
+    pd.testing.assert_frame_equal(threaded.results.drop(columns="evidence"),
+                                  screening.results.drop(columns="evidence"))
+    pd.testing.assert_frame_equal(threaded.risk.drop(columns=["evidence", "contributions"]),
+                                  screening.risk.drop(columns=["evidence", "contributions"]))
+    with pytest.raises(ValueError, match="n_jobs"):
+        co.screen(market_truth[0], n_jobs=0)

@@ -112,7 +112,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("\nPlanted schemes (ground truth):")
     print(truth.counts().to_string(index=False))
     prog = _Progress(len(default_detectors()) + 2, sys.stderr.isatty() and not args.quiet)
-    screening = screen(market, progress=prog)
+    screening = screen(market, progress=prog, n_jobs=args.jobs)
     prog.close()
     _print_findings(screening, args.top, sys.stdout)
     print("\nRisk index (top entities):")
@@ -137,7 +137,7 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     market = _load(args.dir)
     print(market)
     prog = _Progress(len(default_detectors()) + 2, sys.stderr.isatty() and not args.quiet)
-    screening = screen(market, progress=prog)
+    screening = screen(market, progress=prog, n_jobs=args.jobs)
     prog.close()
     for _, row in screening.skipped.iterrows():
         print(f"skipped {row.detector}: {row.reason}")
@@ -170,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--top", type=int, default=3, help="findings shown per analysis")
     d.add_argument("--out", default="collusion-demo/results.parquet", help="result file (.parquet or .jsonl)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--jobs", type=int, default=1, help="analyses run at the same time, in threads (default 1)")
     d.set_defaults(func=_cmd_demo)
     s = sub.add_parser("screen", help="screen a folder of tables and write ranked findings",
                        epilog=_TABLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="also write JSON Lines beside the Parquet file")
     s.add_argument("--top", type=int, default=3)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--jobs", type=int, default=1, help="analyses run at the same time, in threads (default 1)")
     s.set_defaults(func=_cmd_screen)
     v = sub.add_parser("validate", help="check a folder of tables and report problems",
                        epilog=_TABLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
