@@ -487,14 +487,8 @@ def pair_affinity(
 
     # Triples (X, bid) of the product E @ B, awarded tenders only.
     x, b = cooccurrence(ctx[ctx_aw], ctt[ctx_aw], bt, n_tenders=n_tenders)
-    # One row per triple: tens of millions at a million tenders, so codes are int32
-    # wherever they fit and what is no longer needed is let go.
-    small = np.int32 if max(n_tenders, n_companies, bt.size) < 2**31 else np.int64
-    b = b.astype(small)
-    t, c, w, inf = bt[b].astype(small), bc[b].astype(small), bw[b], bid_inf[b]
+    t, c, w, inf = bt[b], bc[b], bw[b], bid_inf[b]
     uniq, pair = _group(x * n_companies + c)
-    del x
-    pair = pair.astype(small)
     px, pc = uniq // n_companies, uniq % n_companies
     n_pairs = uniq.size
 
