@@ -20,7 +20,7 @@ def unique_ints(x: np.ndarray) -> np.ndarray:
     >>> unique_ints(np.array([5, 1, 5, 3])).tolist()
     [1, 3, 5]
     """
-    y = np.sort(np.asarray(x).ravel(), kind="stable" if np.asarray(x).dtype == bool else None)
+    y = np.sort(np.asarray(x).ravel())
     if y.size == 0:
         return y
     keep = np.empty(y.size, dtype=bool)

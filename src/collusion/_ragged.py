@@ -133,8 +133,7 @@ class Ragged:
         np.cumsum(sizes, out=offsets[1:])
         kinds = None
         if any(p.kinds is not None for p in parts):
-            kinds = np.concatenate([p.kinds if p.kinds is not None else np.full(p.codes.size, _KIND_INDEX["tender"],
-                                                                                np.int8) for p in parts])
+            kinds = np.concatenate([p._kinds() for p in parts])
         return cls(codes, offsets, kinds)
 
     def hstack(self, other: Ragged) -> Ragged:
@@ -170,6 +169,8 @@ class Ragged:
             labels, _ = node_labels(market, KINDS[k], prefix=prefix)
             parts.append(labels.take(pa.array(self.codes[sel])))
             where.append(sel)
+        from .results import list_series
+
         if parts:
             flat = pa.concat_arrays(parts)
             if len(parts) > 1:  # back to row order
@@ -178,20 +179,15 @@ class Ragged:
                 flat = flat.take(pa.array(inverse))
         else:
             flat = pa.array([], type=pa.string())
-        arr = pa.LargeListArray.from_arrays(pa.array(self.offsets), flat).cast(pa.list_(pa.string()))
-        return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+        return list_series(self.offsets, flat)
 
     def hashes(self, market: Any) -> np.ndarray:
         """Order-free 64-bit hash of each row's set of node labels (see :func:`collusion.results.member_hashes`)."""
-        from .results import _mix64
+        from .results import sum_mixed
 
         kinds = self._kinds()
         h = np.zeros(self.codes.size, dtype=np.uint64)
         for k in np.unique(kinds):
             sel = kinds == k
             h[sel] = node_labels(market, KINDS[k])[1][self.codes[sel]]
-        acc = np.zeros(len(self), dtype=np.uint64)
-        sizes = np.diff(self.offsets)
-        rows = np.repeat(np.arange(len(self)), sizes)
-        np.add.at(acc, rows, _mix64(h))
-        return acc
+        return sum_mixed(np.repeat(np.arange(len(self)), np.diff(self.offsets)), h, len(self))

@@ -23,12 +23,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ._arrays import unique_ints
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, finding_ids, list_column, ragged
+from .results import RESULT_COLUMNS, finding_ids, flatten_lists, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -49,17 +47,6 @@ LEVELS: tuple[tuple[str, float], ...] = (("low", 25.0), ("medium", 50.0), ("high
 _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 
-def _flatten(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, code, distinct items) for every item of a list column: flattened and encoded in Arrow."""
-    arr = pa.chunked_array(list_column(column).array._pa_array).combine_chunks()
-    if isinstance(arr, pa.ChunkedArray) or len(arr) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
-    rows = pc.list_parent_indices(arr).to_numpy()
-    enc = pc.list_flatten(arr).dictionary_encode()
-    return rows, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_numpy(
-        zero_copy_only=False).astype(object)
-
-
 def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
     """(row of results, "type:id" key) for every entity a finding touches.
 
@@ -67,14 +54,14 @@ def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | None) ->
     buyer); tenders count for their project. Lists are flattened in Arrow and
     only distinct keys are looked at in Python.
     """
-    r, codes, uniq = _flatten(results["members"])
+    r, codes, uniq = flatten_lists(results["members"])
     labels = pd.Series(uniq, dtype="str")
     ok = np.zeros(uniq.size, dtype=bool)
     for kind in _ENTITY_TYPES:  # a prefix test in Arrow, not a Python split per distinct label
         ok |= labels.str.startswith(f"{kind}:").to_numpy(dtype=bool)
     rows, keys = [r[ok[codes]]], [uniq[codes[ok[codes]]]]
     if tender_project:
-        r, codes, uniq = _flatten(results["tender_ids"])
+        r, codes, uniq = flatten_lists(results["tender_ids"])
         proj = pd.Series(uniq, dtype=object).map(tender_project).to_numpy(dtype=object)
         ok = pd.notna(proj)
         label = np.array([f"project:{p}" if k else None for p, k in zip(proj, ok)], dtype=object)
@@ -203,11 +190,12 @@ def risk_index(
         int(ent_sel[a]): flat[a:b] for a, b in zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()) if b > a
     }
     o = rank_order
+    members = ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1))
     bounds = np.array([b for _, b in LEVELS])
     names = np.array([n for n, _ in LEVELS], dtype=object)
     result = pd.DataFrame(
         {
-            "finding_id": finding_ids("risk_index", "entity", ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1))),
+            "finding_id": finding_ids("risk_index", "entity", members),
             "detector": "risk_index",
             "analysis": 0,
             "unit": "entity",
@@ -215,7 +203,7 @@ def risk_index(
             "entity_id": eid[o],
             "other_type": None,
             "other_id": None,
-            "members": ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1)).array,
+            "members": members.array,
             "tender_ids": ragged([], np.zeros(0, np.int64), np.zeros(o.size + 1, np.int64)).array,
             "score": score[o],
             "score_pct": percentile_rank(score[o]),

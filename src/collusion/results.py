@@ -141,11 +141,41 @@ def ragged(labels: Any, codes: np.ndarray, offsets: np.ndarray, *, index: Any = 
     if isinstance(labels, pa.ChunkedArray):
         labels = labels.combine_chunks()
     values = labels.take(pa.array(np.asarray(codes, dtype=np.int64)))
-    offsets = np.asarray(offsets, dtype=np.int64)
     if values.type != pa.string():
         values = values.cast(pa.string())
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(pa.list_(pa.string()))
-    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index, name=None)
+    return list_series(offsets, values, index=index)
+
+
+def list_series(offsets: np.ndarray, values: pa.Array, *, index: Any = None) -> pd.Series:
+    """A ``list<string>`` column whose row ``i`` is ``values[offsets[i]:offsets[i + 1]]``."""
+    arr = pa.LargeListArray.from_arrays(pa.array(np.asarray(offsets, dtype=np.int64)), values)
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.list_(pa.string()))), index=index)
+
+
+def flatten_lists(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, code, distinct items) for every item of a list column, flattened and encoded in Arrow.
+
+    Examples
+    --------
+    >>> rows, codes, items = flatten_lists([["a", "b"], [], ["b"]])
+    >>> rows.tolist(), items[codes].tolist()
+    ([0, 0, 2], ['a', 'b', 'b'])
+    """
+    col = list_column(column)
+    if len(col) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
+    arr = pa.chunked_array(col.array._pa_array).combine_chunks()
+    rows = pc.list_parent_indices(arr).to_numpy()
+    enc = pc.list_flatten(arr).dictionary_encode()
+    items = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    return rows, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), items
+
+
+def sum_mixed(rows: np.ndarray, hashes: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, the wrapping sum of its items' scrambled hashes: an order-free hash of the row's set."""
+    acc = np.zeros(n_rows, dtype=np.uint64)
+    np.add.at(acc, rows, _mix64(hashes))
+    return acc
 
 
 def list_column(values: Any, *, index: Any = None) -> pd.Series:
@@ -196,18 +226,9 @@ def member_hashes(members: Any) -> np.ndarray:
     not depend on their order.
     """
     col = list_column(members)
-    arr = pa.chunked_array(col.array._pa_array).combine_chunks() if len(col) else pa.array([], pa.list_(pa.string()))
-    n = len(arr)
-    flat = pc.list_flatten(arr)
-    if len(flat) == 0:
-        return np.zeros(n, dtype=np.uint64)
-    parents = pc.list_parent_indices(arr).to_numpy()
-    enc = flat.dictionary_encode()
-    distinct = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    h = pd.util.hash_array(distinct, categorize=False)[enc.indices.to_numpy()]
-    acc = np.zeros(n, dtype=np.uint64)
-    np.add.at(acc, parents, _mix64(h))
-    return acc
+    rows, codes, items = flatten_lists(col)
+    h = pd.util.hash_array(items, categorize=False) if items.size else np.zeros(0, np.uint64)
+    return sum_mixed(rows, h[codes], len(col))
 
 
 def finding_ids(detector: str, unit: Any, members: Any = None, *, hashes: np.ndarray | None = None) -> pd.Series:

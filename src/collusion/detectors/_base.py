@@ -33,7 +33,7 @@ from .._param_validation import Interval, validate_params
 from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
 from .._ragged import Ragged, repeat_str, str_column
-from ..results import empty_results, evidence_frame, finding_ids, list_column, member_hashes
+from ..results import empty_results, evidence_frame, finding_ids, list_column, list_series, member_hashes
 
 __all__ = ["BaseDetector", "SurprisalDetector", "Units", "as_graph", "check_is_fitted", "fit_context"]
 
@@ -403,9 +403,7 @@ def _default_members(units: pd.DataFrame) -> pd.Series:
     flat_index = np.empty(int(offsets[-1]), dtype=np.int64)
     flat_index[offsets[:-1]] = np.arange(len(units))
     flat_index[offsets[:-1][has_second] + 1] = len(units) + np.flatnonzero(has_second)
-    flat = pa.concat_arrays([first, second]).take(pa.array(flat_index))
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets), flat).cast(pa.list_(pa.string()))
-    return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    return list_series(offsets, pa.concat_arrays([first, second]).take(pa.array(flat_index)))
 
 
 def _unit_keys(units: pd.DataFrame) -> pd.Index:
