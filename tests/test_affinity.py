@@ -31,6 +31,7 @@ from collusion.features._affinity import (
     pair_affinity,
     score_bias,
 )
+from collusion.features._affinity import _group
 from collusion.graph import build_graph
 
 DETECTORS = [BuyerWinnerDetector, AgentBidderDetector, ExpertWinnerDetector]
@@ -235,6 +236,40 @@ def test_pair_affinity_invariances(seed: int) -> None:
     np.testing.assert_allclose(scaled["value_share"], base["value_share"])
 
 
+@given(st.lists(st.integers(-5, 2**40), max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_group_is_unique_with_inverse(keys: list[int]) -> None:
+    key = np.array(keys, dtype=np.int64)
+    uniq, inv = _group(key)
+    ref_u, ref_inv = np.unique(key, return_inverse=True)
+    assert uniq.tolist() == ref_u.tolist()
+    assert inv.tolist() == ref_inv.ravel().tolist()
+
+
+@given(st.integers(0, 10_000), st.integers(2, 4))
+@settings(max_examples=20, deadline=None)
+def test_pair_affinity_min_tenders_is_a_filter(seed: int, min_tenders: int) -> None:
+    """Skipping low-support pairs early gives the very rows (and triples) of filtering afterwards."""
+    rng = np.random.default_rng(seed)
+    n_t, n_c, n_x = 40, 6, 3
+    k = rng.integers(1, 5, n_t)
+    bt = np.repeat(np.arange(n_t), k)
+    bc = np.concatenate([rng.choice(n_c, size, replace=False) for size in k])
+    bw = np.zeros(bt.size, dtype=bool)
+    bw[np.cumsum(k) - k + rng.integers(0, k)] = True
+    ctx = rng.integers(0, n_x, n_t)
+    kw = dict(n_tenders=n_t, n_companies=n_c, flags={"f": rng.random(n_t) < 0.3},
+              value=rng.uniform(1, 100, n_t), bid_flags={"b": rng.random(bt.size) < 0.2}, return_triples=True)
+    full, tri_full = pair_affinity(ctx, np.arange(n_t), bt, bc, bw, **kw)
+    some, tri_some = pair_affinity(ctx, np.arange(n_t), bt, bc, bw, min_tenders=min_tenders, **kw)
+    keep = full["tenders"].to_numpy() >= min_tenders
+    pd.testing.assert_frame_equal(some, full.loc[keep].reset_index(drop=True))
+    rows = np.cumsum(keep) - 1
+    expect = tri_full.loc[keep[tri_full["pair"].to_numpy()]].assign(
+        pair=lambda f: rows[f["pair"].to_numpy()]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(tri_some, expect)
+
+
 def test_pair_affinity_counts_add_over_disjoint_tenders() -> None:
     rng = np.random.default_rng(5)
     n_t, n_c = 40, 6
@@ -316,6 +351,23 @@ def test_score_bias_is_a_pooled_t_test() -> None:
     assert row["bias_surprise"] == pytest.approx(-np.log10(t_ref.pvalue / 2), rel=1e-6)
     # The captured pair stands out from every other pair.
     assert out["bias_surprise"].idxmax() == (0, 2)
+
+
+def test_score_bias_for_given_pairs() -> None:
+    rng = np.random.default_rng(4)
+    t = np.repeat(np.arange(20), 6)
+    e = np.tile(np.repeat([0, 1, 2], 2), 20)
+    c = rng.integers(0, 4, t.size)
+    s = rng.normal(60, 5, t.size)
+    full = score_bias(t, e, c, s, n_experts=3, n_companies=4)
+    want = np.array([0 * 4 + 1, 1 * 4 + 3, 2 * 4 + 0, 2 * 4 + 2])
+    have = full["expert"].to_numpy() * 4 + full["company"].to_numpy()
+    asked = np.union1d(want, [7 * 4])  # an expert code never seen: no bias, no test
+    some = score_bias(t, e, c, s, n_experts=8, n_companies=4, pairs=asked)
+    assert (some["expert"].to_numpy() * 4 + some["company"].to_numpy()).tolist() == asked.tolist()
+    pd.testing.assert_frame_equal(some.iloc[:-1].reset_index(drop=True),
+                                  full.loc[np.isin(have, want)].reset_index(drop=True))
+    assert some.iloc[-1]["scored"] == 0 and some.iloc[-1]["bias_surprise"] == 0.0
 
 
 def test_score_bias_skips_single_scorer_panels() -> None:

@@ -255,29 +255,24 @@ class AffinityDetector(BaseDetector):
         table, triples = pair_affinity(
             x, xt, bt[uni], bc[uni], bw[uni], n_tenders=n_t, n_companies=n_c,
             flags=tender_flags(m), bid_flags=bid_flags, value=_winning_value(m),
-            baseline=self.baseline, return_triples=True,
+            baseline=self.baseline, min_tenders=self.min_tenders, return_triples=True,
         )
         # Triples point at rows of the universe; keep bid rows of the market. Handled as
         # plain compact arrays: tens of millions of rows at a million tenders.
+        # pair_affinity kept the pairs with min_tenders support only; its triples point at
+        # rows of the universe: keep bid rows of the market.
         trip = {
-            "pair": triples["pair"].to_numpy(),
+            "pair": triples["pair"].to_numpy().astype(np.int32),
             "tender": triples["tender"].to_numpy().astype(np.int32),
             "bid": np.flatnonzero(uni)[triples["bid"].to_numpy()].astype(np.int32),
             "is_winner": triples["is_winner"].to_numpy(dtype=bool),
         }
         del triples
         table = self._extra(table, m)
-        keep = table["tenders"].to_numpy() >= self.min_tenders
-        table = table.loc[keep].reset_index(drop=True)
-        remap = np.full(keep.size, -1, dtype=np.int64)
-        remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
-        pair = remap[trip["pair"]]
-        inside = np.flatnonzero(pair >= 0)
-        trip["pair"] = pair.astype(np.int32)
         # Sorted once by (pair, tender), so evidence for any unit is a slice.
-        inside = inside[np.lexsort((trip["tender"][inside], trip["pair"][inside]))]
-        triples = pd.DataFrame({k: v[inside] for k, v in trip.items()})
-        del trip, pair, inside
+        order = np.argsort(trip["pair"].astype(np.int64) * n_t + trip["tender"])  # (pair, tender) is unique
+        triples = pd.DataFrame({k: v[order] for k, v in trip.items()}, copy=False)
+        del trip, order
 
         links = context_links(graph, self.context_type)
         table = self._attach_links(table, links, n_c)

@@ -101,14 +101,17 @@ class ExpertWinnerDetector(AffinityDetector):
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
         ev = market.evaluations
+        n_c = market.n("company")
+        # The score bias of exactly the scored pairs (the table is sorted by its key).
         bias = score_bias(
             market.codes("evaluations", "tender_id"), market.codes("evaluations", "expert_id"),
             market.codes("evaluations", "bidder_id"), ev["score"].to_numpy(dtype=np.float64),
-            n_experts=market.n("expert"), n_companies=market.n("company"),
-        ).rename(columns={"expert": "context"})
-        table = table.merge(bias, on=["context", "company"], how="left", sort=False)
-        table["scored"] = table["scored"].fillna(0).astype(np.int64)
-        table["bias_surprise"] = table["bias_surprise"].fillna(0.0)
+            n_experts=market.n("expert"), n_companies=n_c,
+            pairs=table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64),
+        )
+        table = table.copy(deep=False)
+        for col in ("scored", "bias", "other_bias", "bias_sd", "bias_t", "bias_surprise"):
+            table[col] = bias[col].to_numpy()
         table["presence"] = hypergeom_surprise(table["wins"], table["company_tenders"], table["company_wins"],
                                                table["tenders"])
         return table

@@ -351,12 +351,35 @@ def firm_strength(
 def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct keys and each key's position among them.
 
-    A hash factorisation plus a sort of the distinct keys only: at 37 million
-    trace uses ``np.unique(return_inverse=True)`` (a full argsort) took 11 s,
-    this 3 s.
+    Keys and row numbers are packed into one int64 (key in the high bits) and
+    sorted by value: numpy's SIMD sort of plain integers, no argsort and no
+    hash table. On 12 million (expert, company) keys with 10 million distinct
+    values this takes 1.9 s against 4.1 s for ``pd.factorize(sort=True)``
+    and 11 s for ``np.unique(return_inverse=True)``. Keys too large to pack
+    (or negative) fall back to the factorisation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> uniq, inv = _group(np.array([7, 3, 7, 5]))
+    >>> uniq.tolist(), inv.tolist()
+    ([3, 5, 7], [2, 0, 2, 1])
     """
-    inv, uniq = pd.factorize(np.asarray(key).ravel(), sort=True)
-    return np.asarray(uniq), inv.astype(np.int64, copy=False)
+    key = np.asarray(key).ravel()
+    n = key.size
+    bits = max(n - 1, 1).bit_length()
+    if n == 0 or key.dtype.kind not in "iu" or key.min() < 0 or int(key.max()) >= 1 << (63 - bits):
+        inv, uniq = pd.factorize(key, sort=True)
+        return np.asarray(uniq), inv.astype(np.int64, copy=False)
+    packed = np.sort((key.astype(np.int64) << bits) | np.arange(n, dtype=np.int64))
+    row = packed & ((1 << bits) - 1)
+    packed >>= bits  # now the sorted keys
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=start[1:])
+    inv = np.empty(n, dtype=np.int64)
+    inv[row] = np.cumsum(start) - 1
+    return packed[start], inv
 
 
 def pair_affinity(
@@ -374,6 +397,7 @@ def pair_affinity(
     baseline: str = "strength",
     strength_prior: float = 1.0,
     flag_prior: float = 10.0,
+    min_tenders: int = 1,
     return_triples: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Wins of every company in the tenders of every context entity, against expectation.
@@ -406,6 +430,12 @@ def pair_affinity(
         found only in the context's tenders). Tested per pair as the number
         of C's bids at X with the mark against the market rate of marked
         bids in the tenders of any context.
+    min_tenders : int, default 1
+        Return only the pairs where C bid in at least this many awarded
+        tenders of X. The totals of X and C (``context_tenders``,
+        ``company_*``, the flag baselines and ``hhi``) still count every
+        pair; only the per-pair statistics are skipped, which is most of the
+        work when most pairs meet once (two thirds of the expert pairs).
     return_triples : bool
         Also return the triples (one row per bid of C in an awarded tender
         of X): ``pair`` (row of the result), ``tender``, ``bid`` (row in the
@@ -492,10 +522,34 @@ def pair_affinity(
     px, pc = uniq // n_companies, uniq % n_companies
     n_pairs = uniq.size
 
+    tenders = np.bincount(pair, minlength=n_pairs)
+    v = None
+    if value is not None:
+        v = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
+        if v.shape != (n_tenders,):
+            raise ValueError(f"value must be one number per tender (length {n_tenders}), got {v.shape}")
+        # Herfindahl index of X's suppliers, over every supplier (before the support filter).
+        n_x = int(px.max()) + 1 if n_pairs else 0
+        ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
+        won = np.bincount(pair[w], weights=v[t[w]], minlength=n_pairs)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share_all = np.where(ctx_value[px] > 0, won / ctx_value[px], 0.0)
+        hhi_x = np.bincount(px, weights=share_all**2, minlength=n_x)
+        del won, share_all
+    if min_tenders > 1 and n_pairs:
+        # Drop the pairs below the support first: every statistic below is per pair.
+        kept = tenders >= min_tenders
+        sel = kept[pair]
+        remap = np.cumsum(kept) - 1
+        x, b, t, c, w, inf = x[sel], b[sel], t[sel], c[sel], w[sel], inf[sel]
+        pair = remap[pair[sel]]
+        uniq, px, pc, tenders = uniq[kept], px[kept], pc[kept], tenders[kept]
+        n_pairs = uniq.size
+        del sel, remap, kept
+
     def pair_sum(weights: np.ndarray) -> np.ndarray:
         return np.bincount(pair, weights=np.asarray(weights, dtype=np.float64), minlength=n_pairs)
 
-    tenders = pair_sum(np.ones(pair.size))
     wins = pair_sum(w)
     cont = pair_sum(inf)
     cwins = pair_sum(w & inf)
@@ -513,7 +567,7 @@ def pair_affinity(
     expected = pair_sum(p)
     with np.errstate(divide="ignore", invalid="ignore"):
         base_rate = np.where(cont > 0, expected / cont, np.nan)
-        out = pd.DataFrame(
+        out = pd.DataFrame(  # copy=False: no consolidation copy of millions of rows
             {
                 "context": px,
                 "company": pc,
@@ -529,9 +583,10 @@ def pair_affinity(
                 "strength": r_out,
                 "company_tenders": company_tenders[pc],
                 "company_wins": company_wins[pc],
-            }
+            },
+            copy=False,
         )
-    n_x = int(px.max()) + 1 if n_pairs else 0
+    n_x = max(int(px.max()) + 1 if n_pairs else 0, int(ctx.max()) + 1 if ctx.size else 0)
     ctx_tenders = np.bincount(ctx[ctx_aw], minlength=n_x)
     out["context_tenders"] = ctx_tenders[px]
 
@@ -567,11 +622,7 @@ def pair_affinity(
         out[f"{name}_baseline"] = rate
         out[f"{name}_surprise"] = binomial_surprise(fb, tenders, rate)
 
-    if value is not None:
-        v = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
-        if v.shape != (n_tenders,):
-            raise ValueError(f"value must be one number per tender (length {n_tenders}), got {v.shape}")
-        ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
+    if v is not None:
         vxc = pair_sum(w * v[t])
         # Expected value: single-bid tenders are won for sure, the rest with probability p.
         ev = pair_sum(np.where(inf, p, w) * v[t])
@@ -580,8 +631,7 @@ def pair_affinity(
             out["value"] = vxc
             out["value_share"] = share
             out["expected_value_share"] = np.where(ctx_value[px] > 0, ev / ctx_value[px], np.nan)
-        hhi = np.bincount(px, weights=np.nan_to_num(share) ** 2, minlength=n_x)
-        out["hhi"] = hhi[px]
+        out["hhi"] = hhi_x[px]
         # Value-weighted excess of the contested wins: normal approximation of
         # the weighted Poisson-binomial sum (value is heavy-tailed, so this
         # weighs large contracts the way a buyer's budget does).
@@ -592,7 +642,8 @@ def pair_affinity(
         out["value_z"] = z
         out["value_surprise"] = np.clip(-stats.norm.logsf(z) / _LN10, 0.0, MAX_SURPRISE)
     if return_triples:
-        triples = pd.DataFrame({"pair": pair, "tender": t, "bid": b, "is_winner": w, "p": np.where(inf, p, 1.0)})
+        triples = pd.DataFrame({"pair": pair, "tender": t, "bid": b, "is_winner": w, "p": np.where(inf, p, 1.0)},
+                               copy=False)
         return out, triples
     return out
 
@@ -701,6 +752,7 @@ def score_bias(
     *,
     n_experts: int,
     n_companies: int,
+    pairs: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """How much each expert scores each firm above the rest of the panel.
 
@@ -719,11 +771,16 @@ def score_bias(
         The scores.
     n_experts, n_companies : int
         Numbers of codes.
+    pairs : array of int, optional
+        Sorted distinct keys ``expert * n_companies + company`` of the pairs
+        to test; by default every pair with a bias. The expert's bias for
+        the other firms still counts all of its scores.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (expert, company) with at least one bias, sorted:
+        One row per (expert, company) with at least one bias (or per key of
+        ``pairs``, with ``scored`` 0 where there is none), sorted:
         ``expert, company, scored`` (number of biases), ``bias`` (mean),
         ``other_bias`` (X's mean bias for other firms), ``bias_sd`` (pooled
         standard deviation), ``bias_t`` (t statistic) and ``bias_surprise``
@@ -746,26 +803,35 @@ def score_bias(
     s = np.asarray(score, dtype=np.float64)
     ok = np.isfinite(s) & (t >= 0) & (e >= 0) & (c >= 0)
     t, e, c, s = t[ok], e[ok], c[ok], s[ok]
-    # Panel totals per (tender, company).
-    _, tc = _group(t * n_companies + c)
+    # Panel totals per (tender, company); any code order will do (an unsorted factorisation).
+    tc = pd.factorize(t * n_companies + c)[0]
     total = np.bincount(tc, weights=s)
     count = np.bincount(tc)
     m = count[tc]
     keep = m > 1
     d = (s - (total[tc] - s) / np.maximum(m - 1, 1))[keep]
     e, c = e[keep], c[keep]
-    uniq, pair = _group(e * n_companies + c)
-    pe, pc = uniq // n_companies, uniq % n_companies
-    n = np.bincount(pair).astype(np.float64)
-    s1 = np.bincount(pair, weights=d)
-    s2 = np.bincount(pair, weights=d * d)
+    del t, tc, total, count, m, keep
     n_e = np.bincount(e, minlength=n_experts).astype(np.float64)
     s1_e = np.bincount(e, weights=d, minlength=n_experts)
     s2_e = np.bincount(e, weights=d * d, minlength=n_experts)
+    key = e * n_companies + c
+    if pairs is None:
+        uniq, pair = _group(key)
+    else:
+        uniq = np.asarray(pairs, dtype=np.int64)
+        pair = pd.Index(uniq).get_indexer(key)  # a hash lookup; -1 = a pair not asked for
+        hit = pair >= 0
+        pair, d = pair[hit], d[hit]
+    del key, e, c
+    pe, pc = uniq // n_companies, uniq % n_companies
+    n = np.bincount(pair, minlength=uniq.size).astype(np.float64)
+    s1 = np.bincount(pair, weights=d, minlength=uniq.size)
+    s2 = np.bincount(pair, weights=d * d, minlength=uniq.size)
     n_o = n_e[pe] - n
     s1_o, s2_o = s1_e[pe] - s1, s2_e[pe] - s2
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = s1 / n
+        mean = np.where(n > 0, s1 / n, np.nan)
         mean_o = np.where(n_o > 0, s1_o / n_o, np.nan)
         # Pooled within-group sum of squares; clipped at 0 against rounding.
         ss = np.maximum(s2 - s1 * mean, 0.0) + np.maximum(s2_o - np.where(n_o > 0, s1_o * mean_o, 0.0), 0.0)
@@ -786,7 +852,8 @@ def score_bias(
             "bias_sd": sd,
             "bias_t": tstat,
             "bias_surprise": np.clip(np.nan_to_num(sur, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE),
-        }
+        },
+        copy=False,
     )
 
 
