@@ -309,7 +309,8 @@ def screen(
         tender_project = dict(zip(tp["tender_id"].astype(str), tp["project_id"].astype(str)))
     risk = risk_index(results, weights=weights, tender_project=tender_project)
     timings["risk_index"] = time.perf_counter() - t
-    graph.__dict__.pop("_bid_trace_uses", None)  # scratch shared by two analyses, not part of the graph
+    for scratch in ("_bid_trace_uses", "_firm_strength"):  # shared by two analyses, not part of the graph
+        graph.__dict__.pop(scratch, None)
     timings["total"] = time.perf_counter() - t0
     return Screening(
         results=results,

@@ -41,6 +41,7 @@ from ..exceptions import MissingTableError
 from ..features._affinity import (
     context_links,
     exclusive_trace_uses,
+    firm_strength,
     fisher_surprise,
     pair_affinity,
 )
@@ -252,10 +253,17 @@ class AffinityDetector(BaseDetector):
             tender_context[xt] = x
             prepared, prep_labels = _prepared_bids(graph, tender_context)
             bid_flags = {"prepared": prepared[uni]}
+        strength = None
+        if self.baseline == "strength" and uni.all():
+            # The same fit for every analysis over all bids (buyer and agent): scratch on the graph.
+            strength = graph.__dict__.get("_firm_strength")
+            if strength is None:
+                strength = firm_strength(bt, bc, bw, n_tenders=n_t, n_companies=n_c)
+                graph.__dict__["_firm_strength"] = strength
         table, triples = pair_affinity(
             x, xt, bt[uni], bc[uni], bw[uni], n_tenders=n_t, n_companies=n_c,
             flags=tender_flags(m), bid_flags=bid_flags, value=_winning_value(m),
-            baseline=self.baseline, min_tenders=self.min_tenders, return_triples=True,
+            baseline=self.baseline, min_tenders=self.min_tenders, strength=strength, return_triples=True,
         )
         # Triples point at rows of the universe; keep bid rows of the market. Handled as
         # plain compact arrays: tens of millions of rows at a million tenders.

@@ -215,14 +215,18 @@ def exclusive_trace_uses(
         return np.zeros(0, dtype=bool)
     key = trace  # global trace codes are already small integers
     n_keys = int(key.max()) + 1
-    # Distinct firms and distinct contexts (no context counts as one) per value.
-    firms = sp.csr_matrix((np.ones(key.size, dtype=np.int8), (key, company)), shape=(n_keys, int(company.max()) + 1))
-    firms.sum_duplicates()
-    contexts = sp.csr_matrix((np.ones(key.size, dtype=np.int8), (key, ctx + 1)), shape=(n_keys, int(ctx.max()) + 2))
-    contexts.sum_duplicates()
-    n_firms = np.diff(firms.indptr)
-    n_ctx = np.diff(contexts.indptr)
-    return (n_firms[key] >= 2) & (n_ctx[key] == 1) & (ctx >= 0)
+    # "Several firms" and "one context" (no context counts as one) are both a question
+    # of whether a value's smallest and largest code differ: four unbuffered
+    # min/max scatters, no sort (37M uses: 1.3 s, against 6 s for deduplicating
+    # the (value, firm) and (value, context) pairs).
+    def spread(codes: np.ndarray) -> np.ndarray:
+        lo = np.full(n_keys, np.iinfo(np.int64).max)
+        hi = np.full(n_keys, np.iinfo(np.int64).min)
+        np.minimum.at(lo, key, codes)
+        np.maximum.at(hi, key, codes)
+        return lo != hi
+
+    return spread(company)[key] & ~spread(ctx)[key] & (ctx >= 0)
 
 
 # ------------------------------------------------------------- co-occurrence
@@ -335,10 +339,23 @@ def firm_strength(
     inf = awarded[t] & (n_bids[t] > 1)
     ti, ci = t[inf], c[inf]
     wins = np.bincount(ci[w[inf]], minlength=n_companies).astype(np.float64)
+    # The informative bids as a tender x firm incidence in both orientations: each MM
+    # step is then two sparse mat-vecs (1.5x faster than gather + weighted bincount).
+    # Built from indptr/indices in bid order (scipy would sort each row by firm code): the
+    # sums, and so the step where the fit stops, must not depend on how firms are labelled.
+    if ti.size and np.any(ti[1:] < ti[:-1]):
+        order = np.argsort(ti, kind="stable")
+        ti, ci = ti[order], ci[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(ti, minlength=n_tenders))])
+    inc = sp.csr_matrix((np.ones(ti.size), ci, indptr), shape=(n_tenders, n_companies))
+    inc_t = inc.T.tocsr()
+    del ti, ci
     r = np.ones(n_companies)
     for _ in range(max_iter):  # one vectorised MM step over all firms per iteration
-        s = np.bincount(ti, weights=r[ci], minlength=n_tenders)
-        exposure = np.bincount(ci, weights=1.0 / s[ti], minlength=n_companies)
+        s = inc @ r
+        with np.errstate(divide="ignore"):
+            inv = np.where(s > 0, 1.0 / s, 0.0)  # tenders without informative bids weigh nothing
+        exposure = inc_t @ inv
         new = (wins + prior) / (exposure + prior)
         done = np.max(np.abs(new - r) / r) < tol if r.size else True
         r = new
@@ -398,6 +415,7 @@ def pair_affinity(
     strength_prior: float = 1.0,
     flag_prior: float = 10.0,
     min_tenders: int = 1,
+    strength: tuple[np.ndarray, np.ndarray] | None = None,
     return_triples: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Wins of every company in the tenders of every context entity, against expectation.
@@ -436,6 +454,10 @@ def pair_affinity(
         ``company_*``, the flag baselines and ``hhi``) still count every
         pair; only the per-pair statistics are skipped, which is most of the
         work when most pairs meet once (two thirds of the expert pairs).
+    strength : tuple of arrays, optional
+        ``(r, S)`` of :func:`firm_strength` on these very bids with
+        ``strength_prior``, when the caller already has it (the buyer and
+        agent analyses share one fit).
     return_triples : bool
         Also return the triples (one row per bid of C in an awarded tender
         of X): ``pair`` (row of the result), ``tender``, ``bid`` (row in the
@@ -504,7 +526,8 @@ def pair_affinity(
 
     # Strength model (global) and the per-bid probability under it.
     if baseline == "strength":
-        r, s_t = firm_strength(bt, bc, bw, n_tenders=n_tenders, n_companies=n_companies, prior=strength_prior)
+        r, s_t = strength if strength is not None else firm_strength(
+            bt, bc, bw, n_tenders=n_tenders, n_companies=n_companies, prior=strength_prior)
     else:
         r, s_t = np.ones(n_companies), n_bids.astype(np.float64)
     bid_inf = contested[bt]
