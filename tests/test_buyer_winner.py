@@ -41,6 +41,18 @@ def test_honest_market_is_quiet() -> None:
     assert det.flagged_.mean() <= 0.002
 
 
+def test_score_combines_dominance_and_irregularity(planted, fitted) -> None:
+    from collusion.features import fisher_surprise
+
+    units = fitted.units_
+    assert {"score_dominance", "score_irregular", "score_prepared", "score_link"} <= set(units.columns)
+    # No trace or tie data in the generated market: those tests are left out, not counted as p = 1.
+    assert not (units["score_prepared"] > 0).any() and not (units["score_link"] > 0).any()
+    np.testing.assert_allclose(units["score"], fisher_surprise(units["score_dominance"], units["score_irregular"]))
+    # Brown's merge of three dependent tests stays between one test and Fisher of three.
+    assert units["score_dominance"].max() <= 3 * np.log10(len(units))
+
+
 def test_result_frame_and_evidence(planted, fitted) -> None:
     market, truth = planted
     res = fitted.results_

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..features._affinity import empirical_surprise, fisher_surprise, flag_wins_given
+from ..features._surprisal import brown_surprise
 from ._affinity import AffinityDetector, tender_flags
+from ._base import Units
 
 __all__ = ["BuyerWinnerDetector"]
 
@@ -18,31 +20,46 @@ class BuyerWinnerDetector(AffinityDetector):
 
     A company a buyer favours wins that buyer's tenders far more often than
     its record elsewhere predicts, takes a large share of the buyer's
-    awarded value, and wins through irregular tenders — non-open procedures,
+    business, and wins through irregular tenders — non-open procedures,
     short bidding periods, single bids. Honest local firms also win
     repeatedly at "their" buyer (home advantage), but through ordinary open
-    tenders and without taking over the buyer's budget; the irregularity of
-    the wins is what separates the two.
+    tenders; the irregularity of the wins is what separates the two.
 
-    The score combines, by Fisher's method, the market-calibrated surprises
-    of the excess wins (binomial tail against the firm's leave-buyer-out
-    strength), of the irregular wins (share of the company's wins at the
-    buyer that carry a flag, against the buyer's rate for its other
-    suppliers shrunk to the market rate) and of the value share; plus the
-    nominal surprises of bids carrying a trace found only in the buyer's
-    tenders and of direct ties between buyer and company (shared contacts,
-    declared relations). Higher = more suspicious; the default threshold is
-    the Benjamini–Hochberg cut at false discovery rate ``fdr``.
+    The score combines two signals, each market-calibrated (the empirical
+    tail of its statistic among all scored pairs, because honest home
+    advantage makes the nominal nulls too optimistic):
 
-    The irregular wins are two tests merged (Fisher) into one signal: the share
-    of the company's wins at the buyer that carry a flag, against the buyer's
-    rate for its other suppliers shrunk to the market rate; and the short
-    periods and single bids *beyond what each win's procedure explains*
-    (``features._affinity.flag_wins_given``). A direct award has one
-    bidder and a negotiated procedure a short deadline by design, so the
-    winner of a buyer's direct awards or of the lots of a split purchase is
-    not made more suspicious by those flags, while an open tender with a
-    five-day deadline or a lone bidder is.
+    - dominance: three tests of the company taking over the buyer's
+      business — the excess wins (binomial tail against the firm's
+      leave-buyer-out strength), its share of the buyer's awarded value and
+      its share of the buyer's awarded tenders. They read the same wins
+      (rank correlation about 0.9 between the first two in generated
+      markets), so they are merged by Brown's method
+      (:func:`~collusion.features.brown_surprise`) with their correlation
+      estimated from the market's own pairs: counted as independent Fisher
+      terms they outweighed the irregularity signal and let large honest
+      home suppliers outrank small favoured ones.
+    - irregularity: two tests of the same wins merged (Fisher, then
+      calibrated): the share of the company's wins at the buyer that carry a
+      flag, against the buyer's rate for its other suppliers shrunk to the
+      market rate; and the short periods and single bids *beyond what each
+      win's procedure explains* (``features._affinity.flag_wins_given``). A
+      direct award has one bidder and a negotiated procedure a short
+      deadline by design, so the winner of a buyer's direct awards or of the
+      lots of a split purchase is not made more suspicious by those flags,
+      while an open tender with a five-day deadline or a lone bidder is.
+
+    These are combined by Fisher's method with the nominal surprises of bids
+    carrying a trace found only in the buyer's tenders and of direct ties
+    between buyer and company (shared contacts, declared relations) — the
+    latter two only when some pair of the market shows them: a test no pair
+    can pass (no trace or tie data) would only add degrees of freedom. The
+    two main signals are moderately dependent in honest markets (correlation
+    about 0.4) but are kept as Fisher terms: each is capped at
+    ``log10(number of pairs)`` by its empirical calibration, and with
+    Brown's correction no pair's evidence could reach the
+    Benjamini–Hochberg cut. Higher = more suspicious; the default threshold
+    is that cut at false discovery rate ``fdr``.
 
     Parameters
     ----------
@@ -118,12 +135,34 @@ class BuyerWinnerDetector(AffinityDetector):
         return table
 
     def _components(self, table: pd.DataFrame, graph: Any) -> dict[str, np.ndarray]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            win_share = table["wins"].to_numpy() / table["context_tenders"].to_numpy()
         return {
-            "excess": empirical_surprise(table["excess"].to_numpy()),
+            # One dominance signal: excess wins, value share and win share count the same
+            # wins, so Brown's method weighs them by their dependence in this market.
+            "dominance": brown_surprise(empirical_surprise(table["excess"].to_numpy()),
+                                        empirical_surprise(table["value_share"].to_numpy()),
+                                        empirical_surprise(win_share)),
             # One irregularity signal: the two tests read the same wins, so they are
-            # merged before calibration (a fourth Fisher term would count them twice).
+            # merged before calibration.
             "irregular": empirical_surprise(fisher_surprise(table["irregular_surprise"].to_numpy(),
                                                             table["beyond_procedure_surprise"].to_numpy())),
-            "value_share": empirical_surprise(table["value_share"].to_numpy()),
             "prepared": table["prepared_surprise"].to_numpy(),
         }
+
+    #: Signals always combined; the others enter the score only when some pair shows them.
+    _core_signals: ClassVar[tuple[str, ...]] = ("dominance", "irregular")
+
+    def _score(self, graph: Any) -> Units:
+        units = super()._score(graph)
+        frame = units.frame
+        if not len(frame):
+            return units
+        # The base class combines every signal; a signal no pair shows (no trace or
+        # tie data) is a test that could not be run, and its p = 1 on every pair only
+        # added degrees of freedom that diluted the others.
+        names = [c.removeprefix("score_") for c in frame.columns if c.startswith("score_")]
+        live = [frame[f"score_{n}"].to_numpy() for n in names
+                if n in self._core_signals or (frame[f"score_{n}"].to_numpy() > 0).any()]
+        frame["score"] = fisher_surprise(*live)
+        return units

@@ -24,6 +24,7 @@ __all__ = [
     "bh_qvalues",
     "bh_threshold",
     "binom_surprisal",
+    "brown_surprise",
     "flag_surprisal",
     "tail_surprisal",
     "violation_surprisal",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _LOG2 = float(np.log(2.0))
+_LN10 = float(np.log(10.0))
 
 
 def flag_surprisal(flags: np.ndarray, *, within: np.ndarray | None = None) -> np.ndarray:
@@ -145,6 +147,77 @@ def violation_surprisal(x: np.ndarray, *, z_max: float = 10.0) -> np.ndarray:
     pos = v > 0
     z = np.minimum(robust_z(v), z_max)
     return np.where(pos, np.maximum(z_surprisal(z), flag_surprisal(pos)), 0.0)
+
+
+def brown_surprise(*surprises: Any, corr: Any = None) -> np.ndarray:
+    """Combine dependent one-sided tests (given as ``-log10 p``) by Brown's method.
+
+    Fisher's statistic ``X = -2 sum(ln p_i)`` is chi-square with ``2k``
+    degrees of freedom only when the ``k`` tests are independent; tests that
+    read the same data (wins counted, and the value of those wins) are not,
+    and Fisher's method then counts one piece of evidence several times.
+    Brown (1975) keeps ``X`` and matches its first two null moments with a
+    scaled chi-square ``c * chi2(f)``: ``E = 2k``,
+    ``Var = 4k + 2 sum_{i<j} cov_ij``, ``c = Var / (2E)``,
+    ``f = 2E^2 / Var`` (Kost & McDermott 2002). The covariances of the
+    ``-2 ln p_i`` are ``4 rho_ij``, with ``rho`` the correlation of the terms
+    estimated from the rows themselves when not given: in a market almost
+    every unit is ordinary, so that is the null dependence. Taking the
+    correlation rather than the raw covariance keeps the result between
+    Fisher (``rho = 0``) and a single test (``rho = 1``: ``k`` copies of one
+    test give back its ``p``) even when the terms' spread departs from the
+    continuous-``p`` value 4 (empirical p-values have ties). Negative
+    correlations are treated as 0 (conservative).
+
+    Parameters
+    ----------
+    *surprises : arrays of float
+        ``-log10 p`` of each test, broadcast together (NaN and negative
+        values are no evidence, ``p = 1``).
+    corr : array (k, k), optional
+        Correlation of the ``-2 ln p`` terms under the null. Default:
+        estimated from the rows (0 for a term that is constant, or when
+        there are fewer than two rows: Fisher's method).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``-log10`` of the combined p-value, in ``[0, 300]``, on the scale of
+        :func:`~collusion.features.fisher_surprise`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # Independent tests: Fisher (two p = 0.01 give 10^-2.991).
+    >>> brown_surprise(np.array([2.0, 0.0]), np.array([2.0, 0.0]), corr=np.eye(2)).round(3).tolist()
+    [2.991, 0.0]
+    >>> # The same test twice is one test.
+    >>> brown_surprise(np.array([2.0, 0.5]), np.array([2.0, 0.5]), corr=np.ones((2, 2))).round(3).tolist()
+    [2.0, 0.5]
+    """
+    if not surprises:
+        raise ValueError("brown_surprise needs at least one surprise array")
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in surprises))
+    shape, k = arrays[0].shape, len(arrays)
+    # -2 ln p of every test, one row per test.
+    terms = 2.0 * _LN10 * np.stack([np.clip(np.nan_to_num(a, nan=0.0), 0.0, None).ravel() for a in arrays])
+    if corr is None:
+        rho = np.zeros((k, k))
+        sd = terms.std(axis=1)
+        live = np.flatnonzero(sd > 0)
+        if terms.shape[1] >= 2 and live.size >= 2:
+            rho[np.ix_(live, live)] = np.corrcoef(terms[live])
+    else:
+        rho = np.asarray(corr, dtype=np.float64)
+        if rho.shape != (k, k):
+            raise ValueError(f"corr must be {k} x {k}, got {rho.shape}")
+    rho = np.clip(np.nan_to_num(rho, nan=0.0), 0.0, 1.0)
+    off = float(rho.sum() - np.trace(rho))  # sum over i != j
+    mean = 2.0 * k
+    var = 4.0 * k + 4.0 * off  # 2 sum_{i<j} 4 rho_ij
+    scale, df = var / (2.0 * mean), 2.0 * mean**2 / var
+    out = -stats.chi2.logsf(terms.sum(axis=0) / scale, df) / _LN10
+    return (np.clip(np.nan_to_num(out, posinf=300.0), 0.0, 300.0) + 0.0).reshape(shape)
 
 
 def bh_qvalues(logp: np.ndarray) -> np.ndarray:
