@@ -109,8 +109,11 @@ def test_bh_threshold_matches_brute_force(pvalues: list[float], q: float) -> Non
 def test_cooccurrence_is_the_sparse_product(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_t, n_x, n_b = 6, 4, int(rng.integers(0, 15))
-    ctx = rng.integers(0, n_x, 8)
-    ctx_t = rng.integers(0, n_t, 8)
+    if seed % 2:  # many contexts per tender (experts on a panel)
+        ctx, ctx_t = rng.integers(0, n_x, 8), rng.integers(0, n_t, 8)
+    else:  # at most one per tender (buyer, agent): the relabelling path
+        ctx_t = rng.permutation(n_t)[: int(rng.integers(1, n_t + 1))]
+        ctx = rng.integers(0, n_x, ctx_t.size)
     bid_t = rng.integers(0, n_t, n_b)
     x, b = cooccurrence(ctx, ctx_t, bid_t, n_tenders=n_t)
     e = np.zeros((n_x, n_t), dtype=int)
@@ -119,7 +122,7 @@ def test_cooccurrence_is_the_sparse_product(seed: int) -> None:
     bm[bid_t, np.arange(n_b)] = 1
     want = np.argwhere(e @ bm > 0)
     got = np.column_stack([x, b]) if x.size else np.zeros((0, 2), dtype=int)
-    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, want.tolist()))
+    assert got.tolist() == sorted(map(list, want.tolist()))  # ordered by (x, bid)
 
 
 # ------------------------------------------------------------------ strength

@@ -263,6 +263,16 @@ def cooccurrence(
     ok = (context >= 0) & (context_tender >= 0)
     context, context_tender = context[ok], context_tender[ok]
     n_x = int(context.max()) + 1 if context.size else 0
+    if context_tender.size and np.bincount(context_tender, minlength=n_tenders).max() == 1:
+        # One context per tender (buyers, agents): the product is a relabelling of the
+        # bids; a stable sort by context keeps the (x, bid) order of the general case.
+        of_tender = np.full(n_tenders, -1, dtype=np.int64)
+        of_tender[context_tender] = context
+        x = of_tender[bid_tender]
+        bid = np.flatnonzero(x >= 0)
+        x = x[bid]
+        order = np.argsort(x, kind="stable")
+        return x[order], bid[order]
     e = sp.csr_matrix((np.ones(context.size, dtype=np.int64), (context, context_tender)), shape=(n_x, n_tenders))
     e.sum_duplicates()
     e.data[:] = 1
