@@ -196,6 +196,8 @@ class AffinityDetector(BaseDetector):
     context_type: ClassVar[str] = "buyer"
     #: Tenders listed per finding: the company's wins ("wins") or every shared tender ("all").
     _tender_list: ClassVar[str] = "wins"
+    #: Signals always in the score (``None``: all); see :meth:`_combined`.
+    _core_signals: ClassVar[tuple[str, ...] | None] = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseDetector._parameter_constraints,
@@ -286,7 +288,7 @@ class AffinityDetector(BaseDetector):
         table = self._attach_links(table, links, n_c)
         comps = self._components(table, graph)
         comps["link"] = table["link_surprise"].to_numpy()
-        score = fisher_surprise(*comps.values()) if len(table) else np.zeros(0)
+        score = fisher_surprise(*self._combined(comps)) if len(table) else np.zeros(0)
 
         ctx_codes = table["context"].to_numpy(np.int64)
         comp_codes = table["company"].to_numpy(np.int64)
@@ -305,8 +307,19 @@ class AffinityDetector(BaseDetector):
         return Units(units, members, self._tender_lists(triples, len(table)))
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
-        """Hook: add analysis-specific columns to the pair table (before the support filter)."""
+        """Hook: add analysis-specific columns to the pair table (after the support filter)."""
         return table
+
+    def _combined(self, comps: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The signals the score combines: every core signal, the others only where some pair shows them.
+
+        A test no pair can pass (a market without trace or tie data) gives p = 1 to
+        every pair; as a Fisher term it would only add degrees of freedom that
+        dilute the signals that were measured.
+        """
+        if self._core_signals is None:
+            return list(comps.values())
+        return [v for k, v in comps.items() if k in self._core_signals or bool((v > 0).any())]
 
     @staticmethod
     def _attach_links(table: pd.DataFrame, links: pd.DataFrame, n_c: int) -> pd.DataFrame:

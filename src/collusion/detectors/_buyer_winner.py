@@ -10,7 +10,6 @@ import pandas as pd
 from ..features._affinity import empirical_surprise, fisher_surprise, flag_wins_given
 from ..features._surprisal import brown_surprise
 from ._affinity import AffinityDetector, tender_flags
-from ._base import Units
 
 __all__ = ["BuyerWinnerDetector"]
 
@@ -106,6 +105,8 @@ class BuyerWinnerDetector(AffinityDetector):
 
     #: Flags whose rate depends on the procedure (one bidder, short deadline by design).
     _procedure_flags: ClassVar[tuple[str, ...]] = ("short_period", "single_bid")
+    #: Signals always combined; the others enter the score only when some pair shows them.
+    _core_signals: ClassVar[tuple[str, ...] | None] = ("dominance", "irregular")
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
         """Add the irregular wins that the procedure of each won tender does not explain."""
@@ -149,20 +150,3 @@ class BuyerWinnerDetector(AffinityDetector):
                                                             table["beyond_procedure_surprise"].to_numpy())),
             "prepared": table["prepared_surprise"].to_numpy(),
         }
-
-    #: Signals always combined; the others enter the score only when some pair shows them.
-    _core_signals: ClassVar[tuple[str, ...]] = ("dominance", "irregular")
-
-    def _score(self, graph: Any) -> Units:
-        units = super()._score(graph)
-        frame = units.frame
-        if not len(frame):
-            return units
-        # The base class combines every signal; a signal no pair shows (no trace or
-        # tie data) is a test that could not be run, and its p = 1 on every pair only
-        # added degrees of freedom that diluted the others.
-        names = [c.removeprefix("score_") for c in frame.columns if c.startswith("score_")]
-        live = [frame[f"score_{n}"].to_numpy() for n in names
-                if n in self._core_signals or (frame[f"score_{n}"].to_numpy() > 0).any()]
-        frame["score"] = fisher_surprise(*live)
-        return units
