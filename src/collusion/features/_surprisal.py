@@ -203,7 +203,7 @@ def brown_surprise(*surprises: Any, corr: Any = None) -> np.ndarray:
     terms = 2.0 * _LN10 * np.stack([np.clip(np.nan_to_num(a, nan=0.0), 0.0, None).ravel() for a in arrays])
     if corr is None:
         rho = np.zeros((k, k))
-        sd = terms.std(axis=1)
+        sd = terms.std(axis=1) if terms.shape[1] else np.zeros(k)  # no rows: no dependence to see
         live = np.flatnonzero(sd > 0)
         if terms.shape[1] >= 2 and live.size >= 2:
             rho[np.ix_(live, live)] = np.corrcoef(terms[live])
