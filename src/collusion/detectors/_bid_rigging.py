@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from .._arrays import unique_ints
 from .._param_validation import Interval
+from .._ragged import Ragged, entity_strings
 from ..features._bidtraces import (
     BID_TRACE_TYPES,
     hub_links,
@@ -30,10 +31,8 @@ from ..features._cobidding import (
     tender_winner,
 )
 from ..features._screens import price_regularity, price_screens, subset_screens
-from ..features._surprisal import flag_surprisal, z_surprisal
+from ..features._surprisal import bh_qvalues, flag_surprisal, z_surprisal
 from ..features._thresholds import robust_z
-from ..features._surprisal import bh_qvalues
-from .._ragged import Ragged, entity_strings
 from ..results import evidence
 from ._base import BaseDetector, Units
 
@@ -431,36 +430,38 @@ class BidRiggingDetector(BaseDetector):
     @staticmethod
     def _trace_pairs(graph: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """Shared bid traces from the graph's ``uses`` edges, with each value's specificity."""
-        parts = []
+        # Plain arrays, one slice per trace type: shared_trace_pairs takes
+        # arrays, and a frame per type plus a concat would copy every column
+        # of millions of (bid, trace) rows twice.
+        parts: list[tuple[np.ndarray, ...]] = []
+        n_parties_of: dict[int, np.ndarray] = {}
         n_c = graph.market.n("company")
         for i, ttype in enumerate(BID_TRACE_TYPES):
             key = ("company", "uses", ttype)
             if key not in graph.edge_types:
                 continue
             e = graph.edges(key)
-            n_parties = graph.nodes(ttype)["n_parties"].to_numpy()
-            dst = e["dst"].to_numpy(dtype=np.int64)
-            src = e["src"].to_numpy(dtype=np.int64)
-            keep = (e["tender"].to_numpy() >= 0) & (n_parties[dst] >= 2) & (src < n_c)
-            if not keep.any():
+            n_parties = n_parties_of[i] = graph.nodes(ttype)["n_parties"].to_numpy()
+            dst, src, tender = e["dst"].to_numpy(), e["src"].to_numpy(), e["tender"].to_numpy()
+            keep = np.flatnonzero((tender >= 0) & (n_parties[dst] >= 2) & (src < n_c))
+            if not keep.size:
                 continue
-            parts.append(pd.DataFrame({
-                "tender": e["tender"].to_numpy(dtype=np.int64)[keep],
-                "company": src[keep],
-                "trace_type": i,
-                "trace": dst[keep],
-            }))
+            parts.append((tender[keep], src[keep], np.full(keep.size, i, dtype=np.int64), dst[keep]))
         if not parts:
             empty = shared_trace_pairs(*(np.empty(0, np.int64),) * 4)
             return empty.assign(n_firms=np.empty(0, np.int64)), np.empty(0)
-        L = pd.concat(parts, ignore_index=True)
-        pairs = shared_trace_pairs(L["tender"], L["company"], L["trace_type"], L["trace"])
+        tender, company, trace_type, trace = (np.concatenate([p[j] for p in parts]).astype(np.int64, copy=False)
+                                              for j in range(4))
+        del parts
+        pairs = shared_trace_pairs(tender, company, trace_type, trace)
+        del tender, company, trace_type, trace
         k = np.zeros(len(pairs), dtype=np.int64)
         tt = pairs["trace_type"].to_numpy()
-        for i, ttype in enumerate(BID_TRACE_TYPES):
+        tr = pairs["trace"].to_numpy()
+        for i, n_parties in n_parties_of.items():
             sel = tt == i
             if sel.any():
-                k[sel] = graph.nodes(ttype)["n_parties"].to_numpy()[pairs["trace"].to_numpy()[sel]]
+                k[sel] = n_parties[tr[sel]]
         pairs["n_firms"] = k
         # Specificity of a shared value: 1 for a value exactly two firms use,
         # 2/k for a value k firms use (resource-allocation weighting, Zhou,
@@ -642,24 +643,23 @@ class BidRiggingDetector(BaseDetector):
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
-        # Evidence is built per finding (a list of records each), but every
-        # lookup is an array index: no pandas access inside the loop.
-        m = graph.market
+        # Tender evidence is built column-wise: one pass per kind of record
+        # over all tenders asked for (tens of thousands at 1M tenders), then
+        # the records are regrouped per tender. Groups are few; they get a
+        # loop of array lookups.
         ctx = _EvidenceContext(self, graph)
         kind = units["unit"].to_numpy(dtype=object)
         code = units["code"].to_numpy(dtype=np.int64)
         records: list[list[dict[str, Any]]] = [[] for _ in range(len(units))]
         is_t = np.flatnonzero(kind == "tender")
         if is_t.size:
-            tu = units.iloc[is_t]
-            cols = {c: tu[c].to_numpy() for c in tu.columns if c.startswith(("z_", "median_", "links_"))}
-            for c in (*TENDER_SCREENS, *_REGULARITY_FLAGS, "bid_class", "group", "group_share", "group_evidence"):
-                cols[c] = tu[c].to_numpy()
-            tids = m.entities["tender"].to_numpy(dtype=object)
-            for j, i in enumerate(is_t):
-                records[i] = ctx.tender_records(int(code[i]), {c: v[j] for c, v in cols.items()}, tids)
-        for i in np.flatnonzero(kind == "group"):
-            records[i] = ctx.group_records(int(code[i]), units.iloc[i])
+            for i, recs in zip(is_t, ctx.tender_records(code[is_t], units.iloc[is_t])):
+                records[i] = recs
+        is_g = np.flatnonzero(kind == "group")
+        if is_g.size:
+            cols = {c: units[c].to_numpy()[is_g] for c in (*_GROUP_EVIDENCE, "rotation_evenness")}
+            for j, i in enumerate(is_g):
+                records[i] = ctx.group_records(int(code[i]), {c: v[j] for c, v in cols.items()})
         return records
 
 
@@ -671,6 +671,7 @@ class _EvidenceContext:
         self.graph = graph
         m = graph.market
         self.comp_ids = m.entities["company"].to_numpy(dtype=object)
+        self.tender_ids = m.entities["tender"].to_numpy(dtype=object)
         tp = det.trace_pairs_
         self.tp = {c: tp[c].to_numpy() for c in tp.columns}
         self.tp_tender = self.tp["tender"] if len(tp) else np.empty(0, np.int64)
@@ -681,9 +682,13 @@ class _EvidenceContext:
         self.group_score = groups["score"].to_numpy(dtype=np.float64) if len(groups) else np.empty(0)
         self.group_medians = {c: float(np.nanmedian(groups[c].to_numpy(dtype=np.float64)))
                               for c in _GROUP_EVIDENCE} if len(groups) else {}
+        # Members of each group (ascending codes), one slice per group.
+        mem = det.membership_
+        in_group = np.flatnonzero(mem >= 0)
+        self.member_rows = in_group[np.argsort(mem[in_group], kind="stable")]
+        self.member_ptr = np.searchsorted(mem[self.member_rows], np.arange(len(self.group_id) + 1))
         # Pairs (co-bidding and trace-sharing) whose two firms are in one
         # group, sorted by group, so each group's rows are one slice.
-        mem = det.membership_
         self.internal = {}
         for name, arrays in (("pairs", det._pair_arrays), ("traces", self.tp)):
             if not len(arrays.get("company_a", ())):
@@ -698,67 +703,106 @@ class _EvidenceContext:
         keys, rows = self.internal[name]
         return rows[np.searchsorted(keys, g):np.searchsorted(keys, g, side="right")]
 
-    def _value(self, ttype_code: int, trace: int) -> str:
+    def _values(self, ttype_code: int) -> np.ndarray:
         if ttype_code not in self.values:
             self.values[ttype_code] = self.graph.index(BID_TRACE_TYPES[ttype_code]).to_numpy()
-        return str(self.values[ttype_code][trace])
+        return self.values[ttype_code]
 
-    def trace_records(self, rows: np.ndarray, context: str) -> list[dict[str, Any]]:
-        out = []
+    def trace_records(self, rows: np.ndarray, contexts: Any) -> list[dict[str, Any]]:
+        """One record per trace-pair row; ``contexts`` is one string or one per row."""
         tp, comp = self.tp, self.comp_ids
-        for r in rows:
-            k = int(tp["trace_type"][r])
-            ttype = BID_TRACE_TYPES[k]
-            value = self._value(k, int(tp["trace"][r]))
-            a, b = comp[int(tp["company_a"][r])], comp[int(tp["company_b"][r])]
-            n_firms = int(tp["n_firms"][r])
-            out.append(evidence(
+        rows = np.asarray(rows, dtype=np.int64)
+        if not rows.size:
+            return []
+        kinds = tp["trace_type"][rows]
+        traces = tp["trace"][rows]
+        values = np.empty(rows.size, dtype=object)
+        for k in np.unique(kinds):
+            sel = kinds == k
+            values[sel] = self._values(int(k))[traces[sel]]
+        if isinstance(contexts, str):
+            contexts = [contexts] * rows.size
+        return [
+            evidence(
                 f"shared_{ttype}", 1.0, 0.0,
                 detail=f"{a} and {b} used the same {ttype} {value} {context} "
                        f"(a value {n_firms} firms use in the market)",
                 path=[f"company:{a}", "uses", f"{ttype}:{value}", "uses", f"company:{b}"],
-            ))
-        return out
+            )
+            for ttype, value, a, b, n_firms, context in zip(
+                [BID_TRACE_TYPES[k] for k in kinds.tolist()], [str(v) for v in values],
+                comp[tp["company_a"][rows]], comp[tp["company_b"][rows]], tp["n_firms"][rows].tolist(), contexts,
+            )
+        ]
 
-    def tender_records(self, code: int, row: dict[str, Any], tids: np.ndarray) -> list[dict[str, Any]]:
-        tlabel = f"tender:{tids[code]}"
+    def tender_records(self, codes: np.ndarray, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        """Evidence of the tenders ``codes`` (rows of ``units``), kind by kind, in record order."""
+        n = codes.size
+        col = {c: units[c].to_numpy() for c in units.columns if c.startswith(("z_", "median_", "links_"))}
+        for c in (*TENDER_SCREENS, *_REGULARITY_FLAGS, "bid_class", "group", "group_share", "group_evidence"):
+            col[c] = units[c].to_numpy()
+        tids = self.tender_ids[codes]
+        tlabel = [f"tender:{t}" for t in tids]
+        # (row, record) lists of each kind of record, in the order a tender lists them.
+        owner: list[np.ndarray] = []
         recs: list[dict[str, Any]] = []
-        cls = int(row["bid_class"])
-        for col, (direction, _) in TENDER_SCREENS.items():
-            z = row[f"z_{col}"]
-            if not np.isfinite(z) or direction * z < 2.0:
-                continue
-            med = row[f"median_{col}"]
-            recs.append(evidence(
-                col, row[col], med,
-                detail=f"{col} {row[col]:.4g} vs median {med:.4g} of comparable tenders "
-                       f"({cls}+ bids; robust z {z:+.1f})",
-                path=[tlabel],
-            ))
-        for col in _REGULARITY_FLAGS:
-            if bool(row[col]):
-                recs.append(evidence(col, 1.0, 0.0, detail=f"{col.replace('_', ' ')} among the bids", path=[tlabel]))
-        lo = np.searchsorted(self.tp_tender, code)
-        hi = np.searchsorted(self.tp_tender, code, side="right")
-        recs.extend(self.trace_records(np.arange(lo, min(hi, lo + 10)), f"in {tids[code]}"))
-        for lt in LINK_TYPES:
-            n = row.get(f"links_{lt}", 0)
-            if n > 0:
-                recs.append(evidence(f"linked_{lt}", float(n), 0.0,
-                                     detail=f"{int(n)} pair(s) of bidders linked by {lt.replace('_', ' ')}",
-                                     path=[tlabel]))
-        g = int(row["group"])
-        if g >= 0 and row["group_evidence"] > 0:
-            gid, members = self.group_id[g], self.group_members[g]
-            recs.append(evidence(
-                "group_share", row["group_share"], 0.0,
-                detail=f"{row['group_share']:.0%} of the bidders belong to candidate cartel {gid} "
-                       f"(group score {self.group_score[g]:.1f})",
-                path=[tlabel, "bids", members[0]] if members else [tlabel],
-            ))
-        return recs
 
-    def group_records(self, g: int, row: pd.Series) -> list[dict[str, Any]]:
+        def add(rows: np.ndarray, new: list[dict[str, Any]]) -> None:
+            owner.append(rows)
+            recs.extend(new)
+
+        cls = col["bid_class"]
+        for name, (direction, _) in TENDER_SCREENS.items():
+            z = col[f"z_{name}"].astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                rows = np.flatnonzero(np.isfinite(z) & (direction * z >= 2.0))
+            raw, med = col[name][rows].astype(np.float64), col[f"median_{name}"][rows].astype(np.float64)
+            add(rows, [
+                evidence(name, v, m, detail=f"{name} {v:.4g} vs median {m:.4g} of comparable tenders "
+                                            f"({int(c)}+ bids; robust z {zz:+.1f})", path=[tlabel[r]])
+                for r, v, m, c, zz in zip(rows.tolist(), raw.tolist(), med.tolist(), cls[rows], z[rows].tolist())
+            ])
+        for name in _REGULARITY_FLAGS:
+            rows = np.flatnonzero(col[name].astype(bool))
+            text = f"{name.replace('_', ' ')} among the bids"
+            add(rows, [evidence(name, 1.0, 0.0, detail=text, path=[tlabel[r]]) for r in rows.tolist()])
+        # Up to ten shared traces per tender, in trace-pair order.
+        lo = np.searchsorted(self.tp_tender, codes)
+        cnt = np.minimum(np.searchsorted(self.tp_tender, codes, side="right") - lo, 10)
+        rows = np.repeat(np.arange(n), cnt)
+        tp_rows = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+        add(rows, self.trace_records(tp_rows, [f"in {t}" for t in tids[rows]]))
+        for lt in LINK_TYPES:
+            if f"links_{lt}" not in col:
+                continue
+            k = col[f"links_{lt}"].astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                rows = np.flatnonzero(k > 0)
+            text = lt.replace("_", " ")
+            add(rows, [evidence(f"linked_{lt}", v, 0.0, detail=f"{int(v)} pair(s) of bidders linked by {text}",
+                                path=[tlabel[r]]) for r, v in zip(rows.tolist(), k[rows].tolist())])
+        g = col["group"].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero((g >= 0) & (col["group_evidence"].astype(np.float64) > 0))
+        share = col["group_share"][rows].astype(np.float64).tolist()
+        new = []
+        for r, gg, sh in zip(rows.tolist(), g[rows].astype(np.int64).tolist(), share):
+            gid, members = self.group_id[gg], self.group_members[gg]
+            new.append(evidence(
+                "group_share", sh, 0.0,
+                detail=f"{sh:.0%} of the bidders belong to candidate cartel {gid} "
+                       f"(group score {self.group_score[gg]:.1f})",
+                path=[tlabel[r], "bids", members[0]] if members else [tlabel[r]],
+            ))
+        add(rows, new)
+        # Regroup: a stable sort by tender keeps each tender's records in kind order.
+        owner_all = np.concatenate(owner)
+        order = np.argsort(owner_all, kind="stable")
+        bounds = np.searchsorted(owner_all[order], np.arange(n + 1))
+        recs_sorted = [recs[i] for i in order.tolist()]
+        return [recs_sorted[bounds[j]:bounds[j + 1]] for j in range(n)]
+
+    def group_records(self, g: int, row: dict[str, Any]) -> list[dict[str, Any]]:
         det = self.det
         comp = self.comp_ids
         recs = []
@@ -766,14 +810,18 @@ class _EvidenceContext:
             base = self.group_medians[col]
             recs.append(evidence(col, row[col], base, detail=f"{col.replace('_', ' ')} {row[col]:.2f} "
                                                              f"vs {base:.2f} (median over groups)"))
-        mem = np.flatnonzero(det.membership_ == g)
+        mem = self.member_rows[self.member_ptr[g]:self.member_ptr[g + 1]]
         gt = det._group_tenders
         lo, hi = np.searchsorted(gt["group"], g), np.searchsorted(gt["group"], g, side="right")
         t = gt["tender"][lo:hi]
         win = det._winner[t]
-        counts = np.bincount(win[win >= 0], minlength=len(comp)) if win.size else np.zeros(len(comp), np.int64)
-        table = ", ".join(f"{comp[c]} {int(counts[c])}" for c in mem)
-        outsiders = int(counts.sum() - counts[mem].sum())
+        # Wins of each member among the group's tenders, from the sorted
+        # winners (a count over every company of the market per group would
+        # cost more than the whole group).
+        won = np.sort(win[win >= 0])
+        counts = np.searchsorted(won, mem, side="right") - np.searchsorted(won, mem)
+        table = ", ".join(f"{comp[c]} {k}" for c, k in zip(mem, counts.tolist()))
+        outsiders = int(won.size - counts.sum())
         recs.append(evidence(
             "rotation", row["rotation_evenness"], 0.0,
             detail=f"wins in the {t.size} tenders where members meet: {table}; outsiders {outsiders}",
