@@ -112,3 +112,24 @@ def test_analyses_in_threads_give_the_same_results(market_truth, screening) -> N
                                   screening.risk.drop(columns=["evidence", "contributions"]))
     with pytest.raises(ValueError, match="n_jobs"):
         co.screen(market_truth[0], n_jobs=0)
+
+
+def test_risk_index_counts_tenders_for_their_project_once() -> None:
+    from collusion._risk import risk_index
+
+    findings = pd.DataFrame({
+        "finding_id": ["a", "b", "c"], "detector": ["lot_splitting", "bid_rigging", "funds"],
+        "members": [["project:P1", "company:X"], ["company:X"], ["buyer:B"]],
+        "tender_ids": [["T1", "T2"], ["T3"], ["T9"]],
+        "score_pct": [1.0, 1.0, 1.0], "flagged": [True, True, True]})
+    as_dict = {"T1": "P1", "T2": "P1", "T3": "P2"}
+    for tp in (as_dict, pd.Series(as_dict)):
+        r = risk_index(findings, tender_project=tp).set_index("entity_id")
+        # P1 is a member of "a" and the project of its two tenders: one touch (0.5), not three.
+        assert r.loc["P1", "score"] == pytest.approx(50.0)
+        assert r.loc["P2", "score"] == pytest.approx(70.0)  # through tender T3 of "b"
+        # X: two detectors by noisy-or, 1 - (1 - 0.5)(1 - 0.7)
+        assert r.loc["X", "score"] == pytest.approx(85.0)
+        assert r.loc["X", "contributions"] == {"b": 0.7, "a": 0.5}
+        assert r.loc["B", "entity_type"] == "buyer" and "T9" not in r.index
+        assert r.loc["P1", "entity_type"] == "project"

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._arrays import unique_ints
 from .features._thresholds import percentile_rank
@@ -47,31 +49,59 @@ LEVELS: tuple[tuple[str, float], ...] = (("low", 25.0), ("medium", 50.0), ("high
 _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 
-def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(row of results, "type:id" key) for every entity a finding touches.
+def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | pd.Series | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row of results, entity code, entity labels) for every entity a finding touches.
 
     ``members`` is the authority (a contract finding also names its winner and
-    buyer); tenders count for their project. Lists are flattened in Arrow and
-    only distinct keys are looked at in Python.
+    buyer); tenders count for their project. Lists are flattened and
+    dictionary-encoded in Arrow, so strings are handled once per distinct
+    label and everything per item is integer work. Entity codes index the
+    returned ``"type:id"`` labels, which are distinct and all touched.
     """
     r, codes, uniq = flatten_lists(results["members"])
     labels = pd.Series(uniq, dtype="str")
     ok = np.zeros(uniq.size, dtype=bool)
     for kind in _ENTITY_TYPES:  # a prefix test in Arrow, not a Python split per distinct label
         ok |= labels.str.startswith(f"{kind}:").to_numpy(dtype=bool)
-    rows, keys = [r[ok[codes]]], [uniq[codes[ok[codes]]]]
-    if tender_project:
+    hit = ok[codes]
+    rows, keys, names = [r[hit]], [codes[hit]], [uniq]
+    if tender_project is not None and len(tender_project):
+        tp = tender_project if isinstance(tender_project, pd.Series) else pd.Series(tender_project, dtype="str")
         r, codes, uniq = flatten_lists(results["tender_ids"])
-        proj = pd.Series(uniq, dtype=object).map(tender_project).to_numpy(dtype=object)
-        ok = pd.notna(proj)
-        label = np.array([f"project:{p}" if k else None for p, k in zip(proj, ok)], dtype=object)
-        rows.append(r[ok[codes]])
-        keys.append(label[codes[ok[codes]]])
-    rows_all, keys_all = np.concatenate(rows), np.concatenate(keys)
+        proj = pd.Series(uniq, dtype="str").map(tp)  # one lookup per distinct tender
+        has = proj.notna().to_numpy(dtype=bool)
+        code = np.full(uniq.size, -1, dtype=np.int64)
+        code[has] = len(names[0]) + np.arange(int(has.sum()))
+        hit = has[codes]
+        rows.append(r[hit])
+        keys.append(code[codes[hit]])
+        names.append(("project:" + proj[has].astype(str)).to_numpy(dtype=object))
+    # One code per distinct label (a project can be a member and come through a tender).
+    label_code, distinct = pd.factorize(np.concatenate(names))
+    rows_all = np.concatenate(rows).astype(np.int64)
+    keys_all = label_code[np.concatenate(keys)]
+    # Only labels some finding touches, renumbered densely.
+    used = np.bincount(keys_all, minlength=len(distinct)) > 0
+    dense = np.cumsum(used) - 1
+    keys_all = dense[keys_all]
+    n = max(int(used.sum()), 1)
     # a finding touching one entity twice (member and via its tender) counts once
-    kc, kn = pd.factorize(keys_all)
-    pair = unique_ints(rows_all.astype(np.int64) * max(len(kn), 1) + kc)
-    return pair // max(len(kn), 1), np.asarray(kn, dtype=object)[pair % max(len(kn), 1)]
+    pair = unique_ints(rows_all * n + keys_all)
+    return pair // n, pair % n, np.asarray(distinct, dtype=object)[used]
+
+
+def _split_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``"type:id"`` labels into (type, id), per entity type in Arrow (no Python split per label)."""
+    arr = pa.array(labels, type=pa.large_string())
+    etype = np.empty(len(labels), dtype=object)
+    eid = np.empty(len(labels), dtype=object)
+    for kind in _ENTITY_TYPES:
+        mask = pc.starts_with(arr, f"{kind}:").to_numpy(zero_copy_only=False)
+        if mask.any():
+            etype[mask] = kind
+            eid[mask] = pc.utf8_slice_codeunits(arr.filter(mask), len(kind) + 1).to_numpy(zero_copy_only=False)
+    return etype, eid
 
 
 def risk_index(
@@ -79,7 +109,7 @@ def risk_index(
     *,
     weights: Mapping[str, float] | None = None,
     sharpness: float = 4.0,
-    tender_project: Mapping[str, str] | None = None,
+    tender_project: Mapping[str, str] | pd.Series | None = None,
     max_contributions: int = 5,
     max_explained: int = 1000,
     unflagged_factor: float = 0.1,
@@ -96,8 +126,9 @@ def risk_index(
         unknown detectors get 0.5).
     sharpness : float
         Power applied to percentiles (see module docstring).
-    tender_project : mapping, optional
-        tender id → project id, so tender-level findings count for the project.
+    tender_project : mapping or pandas.Series, optional
+        tender id → project id, so tender-level findings count for the project
+        (a Series indexed by tender id is looked up without a Python dict).
     max_contributions : int
         How many contributing findings are listed as evidence.
     unflagged_factor : float
@@ -143,10 +174,9 @@ def risk_index(
     keep = contribution >= min_contribution
     res = res.loc[keep, ["finding_id", "members", "tender_ids"]].reset_index(drop=True)
     det_codes, contribution = det_codes[keep], contribution[keep]
-    rows, keys = _touches(res, tender_project)
+    rows, ent, ent_keys = _touches(res, tender_project)
     if rows.size == 0:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "level", "contributions"])
-    ent, ent_keys = pd.factorize(keys)
     # strongest finding per (entity, detector): sort by contribution, keep the first of each key
     pair = ent.astype(np.int64) * len(det_names) + det_codes[rows]
     order = np.lexsort((-contribution[rows], pair))
@@ -158,10 +188,7 @@ def risk_index(
     # noisy-or over detectors: 1 - prod(1 - c)
     log_keep = np.bincount(best_ent, weights=np.log1p(-best_c), minlength=len(ent_keys))
     score = 100.0 * (1.0 - np.exp(log_keep))
-    ent_keys = np.asarray(ent_keys, dtype=object)
-    parts = pd.Series(ent_keys, dtype="str").str.split(":", n=1, expand=True)
-    etype = parts[0].to_numpy(dtype=object)
-    eid = parts[1].to_numpy(dtype=object)
+    etype, eid = _split_labels(ent_keys)
     rank_order = np.lexsort((eid, etype, -score))
     rank = np.empty(len(score), dtype=np.int64)
     rank[rank_order] = np.arange(1, len(score) + 1)
@@ -186,9 +213,11 @@ def risk_index(
             for sg, c, dt, f in zip(signal[dcode].tolist(), best_c[sel].tolist(), detail[dcode].tolist(),
                                     fid[best_rows[sel]].tolist())]
     bounds_e = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1, sel.size]
-    records: dict[int, list[dict]] = {
-        int(ent_sel[a]): flat[a:b] for a, b in zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()) if b > a
-    }
+    spans = [(a, b) for a, b in zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()) if b > a]
+    records: dict[int, list[dict]] = {int(ent_sel[a]): flat[a:b] for a, b in spans}
+    # finding id -> contribution, from the same slices (no pass over the records)
+    fids, vals = fid[best_rows[sel]].tolist(), np.round(best_c[sel], 6).tolist()
+    contrib: dict[int, dict] = {int(ent_sel[a]): dict(zip(fids[a:b], vals[a:b])) for a, b in spans}
     o = rank_order
     members = ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1))
     bounds = np.array([b for _, b in LEVELS])
@@ -213,6 +242,5 @@ def risk_index(
         }
     )
     result["level"] = names[np.searchsorted(bounds, result["score"].to_numpy(), side="right")]
-    result["contributions"] = [{r["path"][0]: round(r["value"], 6) for r in ev} if ev else {}
-                               for ev in result["evidence"].tolist()]
+    result["contributions"] = [contrib.get(e, {}) for e in o.tolist()]
     return result

@@ -306,7 +306,7 @@ def screen(
     tender_project = None
     if market.tenders["project_id"].notna().any():
         tp = market.tenders[["tender_id", "project_id"]].dropna()
-        tender_project = dict(zip(tp["tender_id"].astype(str), tp["project_id"].astype(str)))
+        tender_project = pd.Series(tp["project_id"].astype("str").to_numpy(), index=tp["tender_id"].astype("str"))
     risk = risk_index(results, weights=weights, tender_project=tender_project)
     timings["risk_index"] = time.perf_counter() - t
     for scratch in ("_bid_trace_uses", "_firm_strength"):  # shared by two analyses, not part of the graph
