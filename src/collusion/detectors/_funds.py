@@ -232,12 +232,21 @@ class FundsDetector(SurprisalDetector):
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
         m = graph.market
         out: list[list[dict[str, Any]]] = []
-        pay = m.payments if m.has("payments") else None
-        for row in units.itertuples(index=False):
+        crossing: dict[int, tuple[float, Any, Any]] = {}
+        if m.has("payments") and "crossing_row" in units.columns:
+            # The payments that crossed a ceiling, gathered in one take (not one .iloc per unit).
+            rows = units["crossing_row"].to_numpy()
+            rows = np.unique(rows[np.isfinite(rows) & (rows >= 0)].astype(np.int64))
+            p = m.payments.iloc[rows]
+            crossing = dict(zip(rows.tolist(), zip(p["amount"].tolist(), p["paid_at"].tolist(),
+                                                   p["payee_id"].astype(object).tolist())))
+        winners = _ids(m, "company", np.nan_to_num(units["winner"].to_numpy(dtype=np.float64), nan=-1)
+                       ) if "winner" in units.columns else np.full(len(units), None)
+        for i, row in enumerate(units.itertuples(index=False)):
             if row.unit == "project":
                 out.append(_project_evidence(row))
             else:
-                out.append(_contract_evidence(m, pay, row))
+                out.append(_contract_evidence(row, winners[i], crossing))
         return out
 
 
@@ -254,18 +263,20 @@ def _stranger_payees(m: Any, role: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return key // m.n("company"), key % m.n("company")
 
 
-def _contract_evidence(m: Any, pay: pd.DataFrame | None, row: Any) -> list[dict[str, Any]]:
+def _contract_evidence(row: Any, winner: Any, crossing: dict[int, tuple[float, Any, Any]]
+                       ) -> list[dict[str, Any]]:
     k = f"contract:{row.entity_id}"
-    w = f"company:{_ids(m, 'company', np.array([row.winner]))[0]}"
+    w = f"company:{winner}"
     recs: list[dict[str, Any]] = []
     if row.excess > 0:
         detail = f"paid {row.paid:,.0f} against a ceiling of {row.ceiling:,.0f} (amount + approved changes)"
         path = [k, "paid"]
-        if pay is not None and row.crossing_row >= 0:
-            p = pay.iloc[int(row.crossing_row)]
-            when = "" if pd.isna(p["paid_at"]) else f" on {pd.Timestamp(p['paid_at']).date()}"
-            detail += f"; the ceiling was crossed by a payment of {p['amount']:,.0f}{when}"
-            path.append(f"company:{p['payee_id']}" if pd.notna(p["payee_id"]) else "company:?")
+        cross = crossing.get(int(row.crossing_row)) if row.crossing_row >= 0 else None
+        if cross is not None:
+            amount, paid_at, payee = cross
+            when = "" if pd.isna(paid_at) else f" on {pd.Timestamp(paid_at).date()}"
+            detail += f"; the ceiling was crossed by a payment of {amount:,.0f}{when}"
+            path.append(f"company:{payee}" if pd.notna(payee) else "company:?")
         recs.append(evidence("over_disbursement", row.excess, row.ceiling, detail=detail, path=path))
     if row.share_unrelated > 0:
         strangers = [f"company:{x}" for x in row.stranger_payees]

@@ -332,11 +332,11 @@ def company_links(
     pc = sp.csr_matrix(person_company, dtype=np.int64)
     direct = ((a + pc.T @ pc) > 0).astype(np.int64)
     out = direct + direct @ direct if hops >= 2 else direct
-    out = sp.csr_matrix(out > 0).tolil()
-    out.setdiag(False)
-    out = out.tocsr()
-    out.eliminate_zeros()
-    return out.astype(bool)
+    # Drop the diagonal (a firm is not its own tie) on the coordinates: setdiag on a LIL
+    # matrix is a Python call per row (1.2 s for 75k firms).
+    out = sp.csr_matrix(out > 0).tocoo()
+    off = out.row != out.col
+    return sp.csr_matrix((np.ones(int(off.sum()), dtype=bool), (out.row[off], out.col[off])), shape=out.shape)
 
 
 def graph_ties(graph: Any) -> tuple[sp.csr_matrix, sp.csr_matrix]:
