@@ -135,6 +135,19 @@ def tender_winner(W: sp.spmatrix, price: np.ndarray | None = None) -> np.ndarray
     return out
 
 
+def _binary_float(B: sp.spmatrix) -> sp.csr_matrix:
+    """``B`` as a float64 CSR matrix with every stored value 1.
+
+    No copy when it already is one (the detectors' incidence matrices are):
+    a copy of the 7.5M bids of a 1M-tender market per call adds up.
+    """
+    if sp.isspmatrix_csr(B) and B.dtype == np.float64 and (B.data == 1.0).all():
+        return B
+    Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
+    Bf.data[:] = 1.0
+    return Bf
+
+
 def _cobid_incidences(B: sp.csr_matrix, flags: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every co-bidding incidence (pair of bidders of one tender), sorted by pair.
 
@@ -458,18 +471,18 @@ def suspicious_cobids(
     >>> out["n_suspicious"].tolist(), out["expected"].tolist()
     ([5, 5], [5.0, 5.0])
     """
-    Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
-    Bf.data[:] = 1.0
+    Bc = sp.csr_matrix(B)
     sus = np.asarray(suspicious, dtype=bool)
-    n_bidders = np.asarray(Bf.sum(axis=0)).ravel()
+    # Stored entries per column: the bidders of each tender (values are ignored).
+    n_bidders = np.bincount(Bc.indices, minlength=Bc.shape[1])
     contested = n_bidders >= 2
     q = float(sus[contested].mean()) if contested.any() else 0.0
-    a = np.asarray(company_a, dtype=np.int64)
-    b = np.asarray(company_b, dtype=np.int64)
     n = np.asarray(n_cobids, dtype=np.float64)
     if n_suspicious is None:
+        Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
+        Bf.data[:] = 1.0
         S = (Bf @ sp.diags(sus.astype(np.float64))) @ Bf.T
-        k = _pair_lookup(S, a, b)
+        k = _pair_lookup(S, np.asarray(company_a, dtype=np.int64), np.asarray(company_b, dtype=np.int64))
     else:
         k = np.asarray(n_suspicious, dtype=np.float64)
     logp = -stats.binom.logsf(k - 1, n, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k.size)
@@ -720,15 +733,22 @@ def group_statistics(
     idx = pd.RangeIndex(n_groups, name="group")
     if n_groups == 0:
         return pd.DataFrame(index=idx, columns=_GROUP_COLUMNS, dtype=np.float64)
-    Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
-    Bf.data[:] = 1.0
+    Bf = _binary_float(B)
     size = np.bincount(membership[membership >= 0], minlength=n_groups).astype(np.float64)
     n_pairs = size * (size - 1) / 2
 
-    a = pairs["company_a"].to_numpy(np.int64)
-    b = pairs["company_b"].to_numpy(np.int64)
-    cohesion = group_pair_sum(membership, a, b, pairs["jaccard"].to_numpy(), n_groups=n_groups) / n_pairs
-    internal = group_pair_sum(membership, a, b, pairs["n_cobids"].to_numpy(), n_groups=n_groups)
+    # Which pairs lie inside one group, found once for every pair sum below
+    # (group_pair_sum would gather both ends of millions of pairs each time).
+    ga, gb = membership[pairs["company_a"].to_numpy()], membership[pairs["company_b"].to_numpy()]
+    same = (ga == gb) & (ga >= 0)
+    rows = np.flatnonzero(same)
+    g_in = ga[rows]
+
+    def pair_sum(values: np.ndarray) -> np.ndarray:
+        return np.bincount(g_in, weights=np.asarray(values, dtype=np.float64)[rows], minlength=n_groups)
+
+    cohesion = pair_sum(pairs["jaccard"].to_numpy()) / n_pairs
+    internal = pair_sum(pairs["n_cobids"].to_numpy())
     # Co-bidding strength of a firm: bidder-pairs it is part of, Σ_t (n_t - 1).
     n_bidders = np.asarray(Bf.sum(axis=0)).ravel()
     strength = Bf @ (n_bidders - 1)
@@ -738,13 +758,13 @@ def group_statistics(
         # Each internal tie appears in the strength of both its ends.
         exclusivity = np.where(total > 0, 2.0 * internal / total, np.nan)
     if "underwin_a" in pairs:
-        under = np.fmax(pairs["underwin_a"].to_numpy(), pairs["underwin_b"].to_numpy())
+        under = np.fmax(pairs["underwin_a"].to_numpy()[rows], pairs["underwin_b"].to_numpy()[rows])
     else:
-        under = np.full(len(pairs), np.nan)
-    ga, gb = membership[a], membership[b]
-    inside = (ga == gb) & (ga >= 0) & np.isfinite(under)
+        under = np.full(rows.size, np.nan)
+    fin = np.isfinite(under)
     underwin_max = np.zeros(n_groups)
-    np.maximum.at(underwin_max, ga[inside], under[inside])
+    np.maximum.at(underwin_max, g_in[fin], under[fin])
+    del ga, gb, same
 
     gt = group_tenders(membership, Bf)
     g = gt["group"].to_numpy()
@@ -838,8 +858,7 @@ def tender_group_share(membership: np.ndarray, B: sp.spmatrix) -> pd.DataFrame:
     >>> tender_group_share(np.array([0, 0, -1]), B).round(3).values.tolist()
     [[0.0, 2.0, 0.667], [-1.0, 0.0, 0.0]]
     """
-    Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
-    Bf.data[:] = 1.0
+    Bf = _binary_float(B)
     n_t = Bf.shape[1]
     n_bidders = np.asarray(Bf.sum(axis=0)).ravel()
     gt = group_tenders(membership, Bf)
