@@ -133,3 +133,15 @@ def test_risk_index_counts_tenders_for_their_project_once() -> None:
         assert r.loc["X", "contributions"] == {"b": 0.7, "a": 0.5}
         assert r.loc["B", "entity_type"] == "buyer" and "T9" not in r.index
         assert r.loc["P1", "entity_type"] == "project"
+
+
+def test_screen_drops_shared_scratch_after_its_last_user(market_truth) -> None:
+    from collusion.graph import build_graph
+
+    G = build_graph(market_truth[0])
+    seen: list[tuple[str, bool]] = []
+    co.screen(G, progress=lambda name: seen.append((name, "_bid_trace_uses" in G.__dict__)))
+    present = dict(seen)
+    assert present["agent_bidder"]  # cached by buyer_winner, still needed
+    assert not present["expert_winner"] and not present["risk index"]  # agent_bidder was the last user
+    assert "_bid_trace_uses" not in G.__dict__ and "_firm_strength" not in G.__dict__

@@ -276,7 +276,14 @@ def screen(
         with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
             outcomes = list(pool.map(run, dets))  # in the detectors' order, whatever finishes first
     else:
-        outcomes = [run(det) for det in dets]
+        outcomes = []
+        for i, det in enumerate(dets):
+            outcomes.append(run(det))
+            # Scratch arrays shared between analyses (hundreds of MB at 1M tenders) live
+            # only while a later analysis still needs them.
+            later = {key for d in dets[i + 1:] for key in getattr(d, "_graph_scratch", ())}
+            for key in set(getattr(det, "_graph_scratch", ())) - later:
+                graph.__dict__.pop(key, None)
     frames = []
     for det, seconds, err in outcomes:
         if err is not None:
@@ -309,8 +316,9 @@ def screen(
         tender_project = pd.Series(tp["project_id"].astype("str").to_numpy(), index=tp["tender_id"].astype("str"))
     risk = risk_index(results, weights=weights, tender_project=tender_project)
     timings["risk_index"] = time.perf_counter() - t
-    for scratch in ("_bid_trace_uses", "_firm_strength"):  # shared by two analyses, not part of the graph
-        graph.__dict__.pop(scratch, None)
+    for det in dets:  # scratch shared by analyses is not part of the graph
+        for key in getattr(det, "_graph_scratch", ()):
+            graph.__dict__.pop(key, None)
     timings["total"] = time.perf_counter() - t0
     return Screening(
         results=results,

@@ -190,6 +190,7 @@ class AffinityDetector(BaseDetector):
     """
 
     _released_attributes: ClassVar[tuple[str, ...]] = ("_cache",)
+    _graph_scratch: ClassVar[tuple[str, ...]] = ("_bid_trace_uses", "_firm_strength")
     unit: ClassVar[str] = "pair"
     other_type: ClassVar[str | None] = "company"
     #: Node type of the context entity ("buyer", "agent" or "expert").

@@ -140,6 +140,9 @@ class BaseDetector(BaseEstimator):
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids")
     #: Fitted attributes, besides ``units_``, that :meth:`_release` drops.
     _released_attributes: ClassVar[tuple[str, ...]] = ()
+    #: Intermediate arrays this detector caches on the graph for others (``graph.__dict__`` keys);
+    #: :func:`~collusion.screen` drops each once no remaining analysis needs it.
+    _graph_scratch: ClassVar[tuple[str, ...]] = ()
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "contamination": [Interval(0, 0.5, closed="right"), None],

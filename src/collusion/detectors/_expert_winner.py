@@ -70,6 +70,7 @@ class ExpertWinnerDetector(AffinityDetector):
     context_type: ClassVar[str] = "expert"
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "evaluations")
     _tender_list: ClassVar[str] = "all"
+    _graph_scratch: ClassVar[tuple[str, ...]] = ()  # its own universe: neither the traces nor the strength fit
 
     def __init__(
         self,
