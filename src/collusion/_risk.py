@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._arrays import unique_ints
+from ._gc import gc_paused
 from .features._thresholds import percentile_rank
 from .results import RESULT_COLUMNS, finding_ids, flatten_lists, ragged
 
@@ -161,6 +162,23 @@ def risk_index(
     >>> r.set_index("entity_id")["level"].to_dict()
     {'X': 'critical', 'Y': 'high', 'B': 'medium'}
     """
+    with gc_paused():  # hundreds of thousands of evidence records: see collusion._gc
+        return _risk_index(results, weights=weights, sharpness=sharpness, tender_project=tender_project,
+                           max_contributions=max_contributions, max_explained=max_explained,
+                           unflagged_factor=unflagged_factor, min_contribution=min_contribution)
+
+
+def _risk_index(
+    results: pd.DataFrame,
+    *,
+    weights: Mapping[str, float] | None,
+    sharpness: float,
+    tender_project: Mapping[str, str] | pd.Series | None,
+    max_contributions: int,
+    max_explained: int,
+    unflagged_factor: float,
+    min_contribution: float,
+) -> pd.DataFrame:
     w = {**DEFAULT_WEIGHTS, **(dict(weights) if weights else {})}
     for name, value in w.items():
         if not 0 <= value <= 1:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 
+from .._gc import gc_paused
 from .._param_validation import Interval, validate_params
 from ..exceptions import NotFittedError
 from ..features._thresholds import contamination_threshold, percentile_rank, robust_fence
@@ -78,12 +79,16 @@ def as_graph(data: Any) -> Any:
 
 
 def fit_context(method: F) -> F:
-    """Validate ``_parameter_constraints`` before ``fit`` runs (sklearn's pattern, vendored)."""
+    """Validate ``_parameter_constraints`` before ``fit`` runs (sklearn's pattern, vendored).
+
+    The fit itself runs with the cyclic garbage collector paused (:mod:`collusion._gc`).
+    """
 
     @functools.wraps(method)
     def wrapper(self: BaseDetector, *args: Any, **kwargs: Any) -> Any:
         validate_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
-        return method(self, *args, **kwargs)
+        with gc_paused():  # fits build many acyclic records: see collusion._gc
+            return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
