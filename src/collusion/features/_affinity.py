@@ -971,7 +971,15 @@ def context_links(graph: Any, context_type: str) -> pd.DataFrame:
         if not len(ec):
             continue
         ex = ex.loc[ex["src"].to_numpy() < n_ctx, ["src", "dst"]].drop_duplicates()
-        ec = ec.loc[ec["src"].to_numpy() < n_comp, ["src", "dst", "source", "tender"]]
+        if not len(ex):
+            continue
+        # Only companies' uses of values some context uses, picked by a lookup table before
+        # any copy: companies' bids carry tens of millions of uses at 1M tenders.
+        dst_c = ec["dst"].to_numpy()
+        used = np.zeros(int(max(dst_c.max(initial=-1), ex["dst"].max()) + 1), dtype=bool)
+        used[ex["dst"].to_numpy()] = True
+        keep = (ec["src"].to_numpy() < n_comp) & used[dst_c]
+        ec = ec.loc[keep, ["src", "dst", "source", "tender"]]
         joined = ex.merge(ec, on="dst", suffixes=("_x", "_c"))
         if not len(joined):
             continue
