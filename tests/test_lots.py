@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collusion import Settings
-from collusion.features._lots import group_summary, lot_keys, tender_thresholds, threshold_bunching, window_groups
+from collusion.features._lots import (
+    _lex_codes,
+    group_summary,
+    lot_keys,
+    tender_thresholds,
+    threshold_bunching,
+    window_groups,
+)
 
 
 def test_tender_thresholds_per_category() -> None:
@@ -29,6 +36,24 @@ def test_lot_keys_prefer_the_work_and_fall_back_to_the_project() -> None:
     assert keys[5] == -1
     extra = lot_keys(buyer, category, region, project=project, extra=np.array([0, 1, 0, 0, 0, 0]))
     assert extra[0] != extra[1]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 60), st.randoms(use_true_random=False))
+def test_lex_codes_match_unique_rows(rows, rnd) -> None:
+    # Wide columns force the packed key past 2**62, so the renumbering path runs too.
+    rng = np.random.default_rng(rnd.randint(0, 2**32 - 1))
+    cols = [rng.integers(-1, 3, rows), rng.integers(-2**40, 2**40, rows) // 2**38, rng.integers(0, 2**40, rows),
+            rng.integers(-1, 2**30, rows)]
+    expected = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+    assert _lex_codes(cols).tolist() == expected.tolist()
+
+
+def test_group_summary_top_winner_breaks_ties_by_code() -> None:
+    g = np.array([0, 0, 0, 0, 1, 1, 2])
+    out = group_summary(g, np.ones(7), np.full(7, 4.0), np.zeros(7, bool), np.array([9, 4, 9, 4, 5, -1, -1]),
+                        np.zeros(7))
+    assert out["top_winner"].tolist() == [4, 5, -1] and out["top_wins"].tolist() == [2, 1, 0]
 
 
 def test_window_groups_gap_split_and_anchored_windows() -> None:
