@@ -79,3 +79,13 @@ def test_shared_pairs_ignore_row_order(rows, rnd):
     for t, k, v, a, b in base.itertuples(index=False):
         sel = (arr[:, 0] == t) & (arr[:, 2] == k) & (arr[:, 3] == v)
         assert {a, b} <= set(arr[sel, 1]) and a < b
+
+
+def test_shared_pairs_with_codes_too_wide_for_one_key():
+    # tender × (type, value) codes overflow int64: values are renumbered first.
+    tender = np.array([0, 0, 0, 2**40, 2**40, 2**40])
+    company = np.array([3, 1, 2, 1, 2, 3])
+    ttype = np.zeros(6, dtype=np.int64)
+    trace = np.array([2**30, 2**30, 5, 5, 5, 2**30])
+    pairs = shared_trace_pairs(tender, company, ttype, trace)
+    assert pairs.values.tolist() == [[0, 0, 2**30, 1, 3], [2**40, 0, 5, 1, 2]]

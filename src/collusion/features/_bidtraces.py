@@ -231,13 +231,30 @@ def shared_trace_pairs(
         return pd.DataFrame({c: np.empty(0, dtype=np.int64) for c in cols})
     # Global key of a trace value: (type, value) flattened; then of a value in
     # one tender. Only (tender, value) keys seen on two or more rows can be
-    # shared, and hashing (pandas factorize) finds them without sorting all rows.
+    # shared: a stable sort by that key puts them next to each other. The
+    # rows come per trace type in tender order (the graph's ``uses`` edges
+    # follow the bids), so timsort merges a few long runs: 0.1-0.2 s for the
+    # 4.6M rows of a 1M-tender market, where hashing them (pd.factorize)
+    # took 1-1.5 s.
     width = np.int64(trace.max()) + 1
+    n_keys = int(trace_type.max() + 1) * int(width)
     key = trace_type * width + trace
-    tkey = tender * (np.int64(trace_type.max() + 1) * width) + key
-    codes = pd.factorize(tkey, sort=False)[0]
-    shared = np.bincount(codes)[codes] >= 2
-    tender, company, trace_type, trace, key = tender[shared], company[shared], trace_type[shared], trace[shared], key[shared]
+    if (int(tender.max()) + 1) * n_keys >= np.iinfo(np.int64).max:
+        # Too many tenders × values for one int64: number the values used.
+        key_codes = pd.factorize(key, sort=False)[0].astype(np.int64)
+        tkey = tender * np.int64(key_codes.max() + 1) + key_codes
+    else:
+        tkey = tender * np.int64(n_keys) + key
+    order = np.argsort(tkey, kind="stable")
+    tkey = tkey[order]
+    same = tkey[1:] == tkey[:-1]
+    del tkey
+    shared = np.zeros(order.size, dtype=bool)
+    shared[1:] = same
+    shared[:-1] |= same
+    rows = order[shared]
+    del order, shared, same
+    tender, company, trace_type, trace, key = tender[rows], company[rows], trace_type[rows], trace[rows], key[rows]
     if tender.size == 0:
         return pd.DataFrame({c: np.empty(0, dtype=np.int64) for c in cols})
     order = np.lexsort((company, key, tender))
