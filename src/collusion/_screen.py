@@ -195,6 +195,34 @@ def _for_export(frame: pd.DataFrame) -> pd.DataFrame:
 _KEEP_ALL_UP_TO = 250_000
 
 
+def _merge_results(frames: list[pd.DataFrame], *, release: bool) -> pd.DataFrame:
+    """All detectors' results in one frame, ordered flagged first, then by percentile, analysis and rank.
+
+    Assembled column by column in the final order: concatenating all frames
+    and then sorting held two copies of every column at once (at a million
+    tenders several GB, the screen's memory peak). With ``release`` each
+    column is dropped from the detectors' frames once merged, so at most one
+    column exists twice.
+    """
+    if not frames:
+        return empty_results()
+
+    def merged(col: str) -> np.ndarray | pd.api.extensions.ExtensionArray:
+        return pd.concat([f[col] for f in frames], ignore_index=True).array
+
+    order = np.lexsort((np.asarray(merged("rank")), np.asarray(merged("analysis")),
+                        -np.asarray(merged("score_pct")), ~np.asarray(merged("flagged"), dtype=bool)))
+    out: dict[str, Any] = {}
+    for col in RESULT_COLUMNS:
+        values = merged(col).take(order)
+        # A handful of distinct values over millions of rows: categories, one byte a row.
+        out[col] = pd.Categorical(values) if col in ("detector", "unit", "entity_type", "other_type") else values
+        if release:
+            for f in frames:
+                f.drop(columns=col, inplace=True)
+    return pd.DataFrame(out, copy=False)
+
+
 def screen(
     data: Any,
     *,
@@ -292,17 +320,11 @@ def screen(
         timings[det.name] = seconds
         fitted[det.name] = det
         frames.append(det.results_)
-    results = pd.concat(frames, ignore_index=True) if frames else empty_results()
-    del frames
-    if lean:  # detectors read their rows from the screen's frame: one copy of the results, not two
+    if lean:  # detectors will read their rows from the screen's frame: one copy of the results, not two
         for det in fitted.values():
             det.__dict__.pop("_results", None)
-    order = np.lexsort((results["rank"].to_numpy(), results["analysis"].to_numpy(),
-                        -results["score_pct"].to_numpy(), ~results["flagged"].to_numpy(dtype=bool)))
-    results = results.take(order).reset_index(drop=True)[list(RESULT_COLUMNS)]
-    # A handful of distinct values over millions of rows: categories, one byte a row.
-    for col in ("detector", "unit", "entity_type", "other_type"):
-        results[col] = results[col].astype("category")
+    results = _merge_results(frames, release=lean)
+    del frames
     if lean:
         for det in fitted.values():
             det._release(results)
