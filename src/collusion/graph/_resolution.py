@@ -855,16 +855,21 @@ def _ngram_keys(strings: np.ndarray, *, n_keys: int, max_block: int, max_len: in
     n_str, width = cp.shape
     cjk = (cp >= 0x2E80).any(axis=1)
     gram = np.where(cjk, 2, 3)
-    c = cp.astype(np.int64)
-    zeros = np.zeros((n_str, 2), dtype=np.int64)
-    c = np.concatenate([c, zeros], axis=1)
-    # Pack up to three 21-bit code points in one int64; bigrams pack a zero third.
-    packed = (c[:, :width] << 42) | (c[:, 1 : width + 1] << 21) | np.where(gram[:, None] == 3, c[:, 2 : width + 2], 0)
-    pos = np.arange(width)[None, :]
     n_grams = np.maximum(lengths - gram + 1, np.minimum(lengths, 1))  # a short string is one gram
-    valid = pos < n_grams[:, None]
+    valid = np.arange(width)[None, :] < n_grams[:, None]
     rows, cols = np.nonzero(valid)
-    rows, gram_id, df, _ = _distinct_grams(rows, packed[rows, cols])
+    # Pack up to three 21-bit code points in one int64; bigrams pack a zero third. Gathered at
+    # the gram starts only, not as (n, width) int64 matrices: a third of the cells, no padding copy.
+    flat, at = cp.ravel(), rows * width + cols
+    packed = flat[at].astype(np.int64) << 42
+    for k, shift in ((1, 21), (2, 0)):
+        inside = cols + k < width  # past the last column the code point is the zero padding
+        if k == 2:
+            inside &= gram[rows] == 3
+        nxt = np.zeros(at.size, dtype=np.int64)
+        nxt[inside] = flat[at[inside] + k]
+        packed |= nxt << shift
+    rows, gram_id, df, _ = _distinct_grams(rows, packed)
     freq = df[gram_id]
     useful = (freq >= 2) & (freq <= max_block)
     rows, freq, gram_id = rows[useful], freq[useful], gram_id[useful]
