@@ -219,7 +219,7 @@ def _merge_results(frames: list[pd.DataFrame], *, release: bool) -> pd.DataFrame
         out[col] = pd.Categorical(values) if col in ("detector", "unit", "entity_type", "other_type") else values
         if release:
             for f in frames:
-                f.drop(columns=col, inplace=True)
+                del f[col]
     return pd.DataFrame(out, copy=False)
 
 
