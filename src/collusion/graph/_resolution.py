@@ -825,20 +825,28 @@ def _distinct_grams(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct ``(row, gram)`` pairs, with gram ids and document frequencies.
 
-    Returns ``rows`` and ``gram_id`` of the distinct pairs (sorted by gram id,
-    then row), ``df``, the number of rows holding each gram, and the sorted
-    distinct grams: gram ids index them, as ``np.unique`` numbers them.
+    Returns ``rows`` and ``gram_id`` of the distinct pairs (sorted by row,
+    then gram id), ``df``, the number of rows holding each gram, and the
+    sorted distinct grams: gram ids index them, as ``np.unique`` numbers them.
     Hashing the grams first and sorting one packed integer per pair is several
     times faster than ``lexsort`` plus ``np.unique(return_inverse=True)`` on
     millions of 64-bit grams.
     """
     codes, uniques = pd.factorize(grams)
     by_value = np.argsort(uniques)
+    n_grams = max(len(uniques), 1)
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[by_value] = np.arange(len(uniques))
-    n_rows = int(rows.max()) + 1 if rows.size else 1
-    pair = unique_ints(rank[codes] * n_rows + rows)
-    gram_id, rows = np.divmod(pair, n_rows)
+    # Row-major keys: callers pass rows in ascending (np.nonzero) order, so the keys are
+    # already sorted but for the few grams of each row, and timsort (kind="stable") sorts
+    # them ~8x faster than the default sort (0.1 s vs 0.8 s for 7.7M address grams).
+    pair = np.sort(rows * n_grams + rank[codes], kind="stable")
+    if pair.size:
+        keep = np.empty(pair.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(pair[1:], pair[:-1], out=keep[1:])
+        pair = pair[keep]
+    rows, gram_id = np.divmod(pair, n_grams)
     return rows, gram_id, np.bincount(gram_id, minlength=len(uniques)), np.asarray(uniques)[by_value]
 
 
@@ -877,7 +885,8 @@ def _ngram_keys(strings: np.ndarray, *, n_keys: int, max_block: int, max_len: in
     # packed (row, freq, gram) integers when they fit in 63 bits.
     f_bits, g_bits = int(freq.max(initial=0)).bit_length(), int(gram_id.max(initial=0)).bit_length()
     if n_str.bit_length() + f_bits + g_bits <= 63:
-        packed_key = np.sort((rows << (f_bits + g_bits)) | (freq << g_bits) | gram_id)
+        # Rows come ascending from _distinct_grams: nearly sorted keys, timsort's best case.
+        packed_key = np.sort((rows << (f_bits + g_bits)) | (freq << g_bits) | gram_id, kind="stable")
         rows, inverse = packed_key >> (f_bits + g_bits), packed_key & ((1 << g_bits) - 1)
     else:  # pragma: no cover - more than ~2**40 distinct grams
         order = np.lexsort((gram_id, freq, rows))
