@@ -130,7 +130,7 @@ class BaseDetector(BaseEstimator):
     results_ : pandas.DataFrame
         The tidy ranked result frame (:data:`collusion.results.RESULT_COLUMNS`).
     evidence_ : pandas.DataFrame
-        ``results_``'s evidence exploded into one row per record.
+        The flagged units' evidence exploded into one row per record (built on first access).
     """
 
     #: Short name used in results and finding ids.
@@ -214,6 +214,22 @@ class BaseDetector(BaseEstimator):
         return evidence_frame(row)
 
     # ------------------------------------------------------------- memory
+    @property
+    def evidence_(self) -> pd.DataFrame:
+        """The flagged units' evidence, one row per record (built on first access, then kept).
+
+        A screen at a million tenders flags tens of thousands of units per
+        analysis; exploding their records up front cost seconds for a frame
+        most callers never read.
+        """
+        cached = self.__dict__.get("_evidence_frame")
+        if cached is None:
+            check_is_fitted(self)
+            results = self.results_
+            cached = evidence_frame(results.loc[results["flagged"].to_numpy()])
+            self.__dict__["_evidence_frame"] = cached
+        return cached
+
     @property
     def results_(self) -> pd.DataFrame:
         source = self.__dict__.get("_results_source")
@@ -347,7 +363,7 @@ class BaseDetector(BaseEstimator):
                            else next(iter(thresholds.values())) if len(thresholds) == 1 else thresholds)
         if not n:
             self.results_ = empty_results()
-        self.evidence_ = evidence_frame(self.results_.loc[self.results_["flagged"].to_numpy()])
+        self.__dict__.pop("_evidence_frame", None)  # evidence_ is built on first access
         # Kept so explain() can compute evidence for units not covered during fit.
         self._graph_ref = graph
 
