@@ -162,8 +162,9 @@ class Worker:
 
     def __init__(self, n_tenders: int, *, seed: int, naive: str, naive_sample: int, verbose: bool,
                  profile: tuple[str, ...] = (), profile_dir: Path | None = None,
-                 json_path: Path | None = None, detail: bool = True, part: str = "all") -> None:
+                 json_path: Path | None = None, detail: bool = True, part: str = "all", jobs: int = 1) -> None:
         self.n = n_tenders
+        self.jobs = jobs  # screen(n_jobs=...)
         self.part = part  # "screen", "stages" or "all"
         self.json_path = json_path
         self.detail = detail
@@ -302,6 +303,7 @@ class Worker:
         if market is None:
             return self.output()
         self.extra["git_commit"] = machine_info().get("git_commit")
+        self.extra["screen_n_jobs"] = self.jobs
         self.extra["tables"] = {name: len(t) for name, t in market.items()}
         self.extra["entities"] = {k: int(len(v)) for k, v in market.entities.items()}
 
@@ -356,7 +358,7 @@ class Worker:
             self.save()
 
         screening = self.stage(
-            "screen", "screen", lambda: _screen(market, _detectors(), progress),
+            "screen", "screen", lambda: _screen(market, _detectors(), progress, n_jobs=self.jobs),
             # screen() caches the graph on the market: drop it so a profiled rerun builds it again
             profile_reset=lambda: market.__dict__.pop("_graph_cache", None))
         if screening is not None:
@@ -576,10 +578,11 @@ def _detectors() -> list[Any]:
                 if isinstance(c, type) and issubclass(c, d.BaseDetector) and c is not d.BaseDetector]
 
 
-def _screen(market: Any, detectors: list[Any], progress: Callable[[str], None] | None = None) -> Any:
+def _screen(market: Any, detectors: list[Any], progress: Callable[[str], None] | None = None, *,
+            n_jobs: int = 1) -> Any:
     from collusion._screen import screen
 
-    return screen(market, detectors=detectors, progress=progress)
+    return screen(market, detectors=detectors, progress=progress, n_jobs=n_jobs)
 
 
 def _evaluate(screening: Any, truth: Any) -> pd.DataFrame:
@@ -681,7 +684,7 @@ def _run_part(n: int, part: str, args: argparse.Namespace, out: Path) -> dict[st
     path = out / f"worker_{size_label(n)}_{part}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--part", part, "--seed",
            str(args.seed), "--naive-mode", naive, "--naive-sample", str(args.naive_sample), "--json", str(path),
-           "--profile", args.profile, "--detail-max", str(args.detail_max)]
+           "--profile", args.profile, "--detail-max", str(args.detail_max), "--jobs", str(args.jobs)]
     if args.quiet:
         cmd.append("--quiet")
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -1046,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="above this many tenders, per-detector times come from the screen's own timings "
                         "instead of a second fit of each detector (default 1M: always fit separately)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--jobs", type=int, default=1, help="threads of the whole screen (screen's n_jobs, default 1)")
     p.add_argument("--keep", action="store_true",
                    help="keep the sizes already in <out>/results.json that --sizes does not re-run "
                         "(add 1M to an earlier 10k,100k run)")
@@ -1068,7 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
         w = Worker(args.worker, seed=args.seed, naive=args.naive_mode, naive_sample=args.naive_sample,
                    verbose=not args.quiet, profile=tuple(x for x in args.profile.split(",") if x),
                    profile_dir=args.json.parent if args.json is not None else None, json_path=args.json,
-                   detail=args.worker <= args.detail_max, part=args.part)
+                   detail=args.worker <= args.detail_max, part=args.part, jobs=args.jobs)
         try:
             res = w.run()
         finally:
