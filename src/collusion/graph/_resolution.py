@@ -840,7 +840,10 @@ def _distinct_grams(
     # Row-major keys: callers pass rows in ascending (np.nonzero) order, so the keys are
     # already sorted but for the few grams of each row, and timsort (kind="stable") sorts
     # them ~8x faster than the default sort (0.1 s vs 0.8 s for 7.7M address grams).
-    pair = np.sort(rows * n_grams + rank[codes], kind="stable")
+    pair = rows * n_grams
+    pair += rank[codes]
+    del codes
+    pair.sort(kind="stable")  # in place: one 8-byte array per gram less at the build's peak
     if pair.size:
         keep = np.empty(pair.size, dtype=bool)
         keep[0] = True
@@ -877,7 +880,11 @@ def _ngram_keys(strings: np.ndarray, *, n_keys: int, max_block: int, max_len: in
         nxt = np.zeros(at.size, dtype=np.int64)
         nxt[inside] = flat[at[inside] + k]
         packed |= nxt << shift
+    # Free the (n, width) code points and the per-gram temporaries before the dedupe allocates
+    # its own: this is the peak of the 1M graph build (400k addresses, 7.7M grams).
+    del cp, flat, valid, cols, at, inside, nxt
     rows, gram_id, df, _ = _distinct_grams(rows, packed)
+    del packed
     freq = df[gram_id]
     useful = (freq >= 2) & (freq <= max_block)
     rows, freq, gram_id = rows[useful], freq[useful], gram_id[useful]
