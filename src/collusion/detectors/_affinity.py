@@ -106,9 +106,16 @@ def _winning_value(market: Any) -> np.ndarray:
 
 
 def _bid_trace_uses(graph: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every trace use recorded on a bid: (trace type names, global trace code, company, tender,
-    base of each type's codes, type index). Built once per graph: the buyer and agent analyses
-    both need it. A use's code within its type is ``trace - base[type]`` (not stored: 150 MB at 1M)."""
+    """Trace uses recorded on bids, of the values several firms used: (trace type names, global
+    trace code, company, tender, base of each type's codes, type index).
+
+    Only a value that several firms put on their bids can show that a third party
+    prepared them (:func:`~collusion.features.exclusive_trace_uses`); a firm's own
+    phone or document fingerprint cannot. Those are dropped per trace type, before
+    anything is concatenated: at 1M tenders 37M uses become a few million. Built
+    once per graph (the buyer and agent analyses both need it). A use's code within
+    its type is ``trace - base[type]``.
+    """
     cached = graph.__dict__.get("_bid_trace_uses")
     if cached is not None:
         return cached
@@ -132,13 +139,21 @@ def _bid_trace_uses(graph: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.n
         keep = np.flatnonzero(on_bid & (e["tender"].to_numpy() >= 0))
         if not keep.size:
             continue
-        # int32 codes: tens of millions of uses at a million tenders, kept for the second analysis.
+        value = e["dst"].to_numpy()[keep]
+        firm = e["src"].to_numpy()[keep]
+        # Values used by several firms: smallest and largest firm code differ.
+        lo = np.full(graph.n(ttype), np.iinfo(np.int64).max)
+        hi = np.full(graph.n(ttype), -1)
+        np.minimum.at(lo, value, firm)
+        np.maximum.at(hi, value, firm)
+        shared = np.flatnonzero((lo != hi)[value])
+        if not shared.size:
+            continue
         names.append(ttype)
         bases.append(base)
-        parts.append((e["dst"].to_numpy()[keep].astype(np.int32) + np.int32(base),
-                      e["src"].to_numpy()[keep].astype(np.int32),
-                      e["tender"].to_numpy()[keep].astype(np.int32),
-                      np.full(keep.size, len(names) - 1, dtype=np.int8)))
+        parts.append((value[shared].astype(np.int32) + np.int32(base), firm[shared].astype(np.int32),
+                      e["tender"].to_numpy()[keep[shared]].astype(np.int32),
+                      np.full(shared.size, len(names) - 1, dtype=np.int8)))
     if parts:
         arrays = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
     else:
