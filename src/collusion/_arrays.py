@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique_ints"]
+__all__ = ["pairs_within_runs", "unique_ints"]
 
 
 def unique_ints(x: np.ndarray) -> np.ndarray:
@@ -27,3 +27,33 @@ def unique_ints(x: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(y[1:], y[:-1], out=keep[1:])
     return y[keep]
+
+
+def pairs_within_runs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All position pairs ``(i, j)``, ``i < j``, inside consecutive runs.
+
+    Runs are ``[starts[g], starts[g] + sizes[g])``. Vectorised: every element
+    is repeated once per later element of its run. Shared by entity
+    resolution (candidate pairs within a block) and the bid-trace features
+    (bids sharing a value within a tender).
+
+    Examples
+    --------
+    >>> a, b = pairs_within_runs(np.array([0, 5]), np.array([3, 2]))
+    >>> list(zip(a.tolist(), b.tolist()))
+    [(0, 1), (0, 2), (1, 2), (5, 6)]
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    keep = sizes >= 2
+    starts, sizes = starts[keep], sizes[keep]
+    if starts.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    run = np.repeat(np.arange(starts.size), sizes)
+    pos = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # position in run
+    elem = np.repeat(starts, sizes) + pos
+    later = sizes[run] - pos - 1  # elements after this one in its run
+    left = np.repeat(elem, later)
+    offset = np.arange(later.sum()) - np.repeat(np.cumsum(later) - later, later)
+    right = np.repeat(elem + 1, later) + offset
+    return left, right

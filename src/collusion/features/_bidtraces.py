@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._arrays import unique_ints
+from .._arrays import pairs_within_runs, unique_ints
 
 __all__ = [
     "BID_TRACE_TYPES",
@@ -176,13 +176,6 @@ def bid_trace_table(
     return out
 
 
-def _pairs_in_runs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every position pair ``i < j`` inside runs ``[start, start + size)`` (vectorised)."""
-    from ..graph._resolution import _pairs_within
-
-    return _pairs_within(starts, sizes)
-
-
 def shared_trace_pairs(
     tender: np.ndarray,
     company: np.ndarray,
@@ -266,7 +259,7 @@ def shared_trace_pairs(
     new_run = np.r_[True, (tender[1:] != tender[:-1]) | (key[1:] != key[:-1])]
     starts = np.flatnonzero(new_run)
     sizes = np.diff(np.r_[starts, tender.size])
-    left, right = _pairs_in_runs(starts, sizes)
+    left, right = pairs_within_runs(starts, sizes)
     return pd.DataFrame({
         "tender": tender[left],
         "trace_type": trace_type[left],

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._arrays import unique_ints
+from .._arrays import pairs_within_runs, unique_ints
 
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
@@ -781,28 +781,6 @@ def normalize_address(values: Any) -> Any:
 # --------------------------------------------------------------------------- fuzzy matching
 
 
-def _pairs_within(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All position pairs ``(i, j)``, ``i < j``, inside consecutive runs.
-
-    Runs are ``[starts[g], starts[g] + sizes[g])``. Vectorised: every element
-    is repeated once per later element of its run.
-    """
-    starts = np.asarray(starts, dtype=np.int64)
-    sizes = np.asarray(sizes, dtype=np.int64)
-    keep = sizes >= 2
-    starts, sizes = starts[keep], sizes[keep]
-    if starts.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    run = np.repeat(np.arange(starts.size), sizes)
-    pos = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # position in run
-    elem = np.repeat(starts, sizes) + pos
-    later = sizes[run] - pos - 1  # elements after this one in its run
-    left = np.repeat(elem, later)
-    offset = np.arange(later.sum()) - np.repeat(np.cumsum(later) - later, later)
-    right = np.repeat(elem + 1, later) + offset
-    return left, right
-
-
 def _cross_pairs(
     a_start: np.ndarray, a_size: np.ndarray, b_start: np.ndarray, b_size: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -909,7 +887,7 @@ def _candidate_pairs(
     """Candidate pairs ``(i, j)``, ``i < j``, of positions in ``strings``."""
     n = len(strings)
     if blocking is None:
-        return _pairs_within(np.array([0]), np.array([n]))
+        return pairs_within_runs(np.array([0]), np.array([n]))
     if isinstance(blocking, (list, tuple)):
         parts = [_candidate_pairs(strings, b, n_keys=n_keys, max_block=max_block, prefix_len=prefix_len) for b in blocking]
         left = np.concatenate([p[0] for p in parts])
@@ -939,7 +917,7 @@ def _candidate_pairs(
     change = np.flatnonzero(np.diff(keys)) + 1
     starts = np.concatenate([[0], change])
     sizes = np.diff(np.concatenate([starts, [keys.size]]))
-    a, b = _pairs_within(starts, sizes)
+    a, b = pairs_within_runs(starts, sizes)
     return _unique_pairs(rows[a], rows[b], n)
 
 
@@ -1080,7 +1058,7 @@ def _match(
         within = np.arange(sizes.sum()) - np.repeat(starts, sizes)
         ex_a, ex_b = order[starts[grp[within > 0]]], order[within > 0]
     else:
-        ex_a, ex_b = _pairs_within(starts, sizes)
+        ex_a, ex_b = pairs_within_runs(starts, sizes)
         ex_a, ex_b = order[ex_a], order[ex_b]
     ex_sim = np.full(ex_a.size, 100.0)
 
