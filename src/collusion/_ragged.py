@@ -7,7 +7,7 @@ CSR matrices do, and turns into the result frame's Arrow ``list<string>``
 columns and into stable finding ids without a Python loop per unit.
 
 Node labels (``"company:C1"``) and their 64-bit hashes are computed once per
-market and entity kind (:func:`node_labels`) and gathered by code.
+market and entity kind (:func:`node_labels`, :func:`node_hashes`) and gathered by code.
 """
 
 from __future__ import annotations
@@ -18,35 +18,59 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._schema import ENTITY_KINDS
 
-__all__ = ["Ragged", "entity_strings", "node_labels", "str_column"]
+__all__ = ["Ragged", "entity_strings", "node_hashes", "node_labels", "str_column"]
 
 #: Entity kinds a member can be, in code order (a member's kind is stored as this index).
 KINDS: tuple[str, ...] = ENTITY_KINDS
 _KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 
 
-def node_labels(market: Any, kind: str, *, prefix: bool = True) -> tuple[pa.Array, np.ndarray]:
-    """Labels (``"kind:id"``, or bare ids) of every entity of ``kind``, and their 64-bit hashes.
+def node_labels(market: Any, kind: str, *, prefix: bool = True) -> pa.Array:
+    """Labels (``"kind:id"``, or bare ids) of every entity of ``kind``, in code order.
 
-    Cached on the market: the labels of a kind are built and hashed once.
+    Cached on the market: the labels of a kind are built once. They are built
+    in Arrow (the bare ids once, the prefix joined in C): going through numpy's
+    fixed-width unicode cost three times as much at a million tenders.
     """
     cache = market.__dict__.setdefault("_node_label_cache", {})
     key = (kind, prefix)
     if key not in cache:
-        ids = np.asarray(market.entities[kind], dtype=object)
-        text = np.char.add(f"{kind}:", ids.astype(str)).astype(object) if prefix and ids.size else ids
-        labels = pa.array(text, type=pa.string())
-        hashes = pd.util.hash_array(text, categorize=False) if text.size else np.zeros(0, np.uint64)
-        cache[key] = (labels, hashes)
+        if prefix:
+            bare = node_labels(market, kind, prefix=False)
+            cache[key] = pc.binary_join_element_wise(f"{kind}:", bare, "") if len(bare) else bare
+        else:
+            ids = np.asarray(market.entities[kind], dtype=object)
+            try:
+                cache[key] = pa.array(ids, type=pa.string())
+            except (pa.ArrowTypeError, pa.ArrowInvalid):  # ids that are not strings: their str()
+                cache[key] = pa.array(ids.astype(str).astype(object), type=pa.string())
     return cache[key]
+
+
+def node_hashes(market: Any, kind: str) -> np.ndarray:
+    """Scrambled 64-bit hashes (``_mix64`` of pandas' SipHash) of the labels of every entity of ``kind``.
+
+    Cached on the market, separately from the labels: only finding ids need
+    them, and scrambling each distinct label once is cheaper than scrambling
+    every member of every unit.
+    """
+    from .results import _mix64
+
+    cache = market.__dict__.setdefault("_node_hash_cache", {})
+    if kind not in cache:
+        text = node_labels(market, kind).to_numpy(zero_copy_only=False)
+        cache[kind] = (_mix64(pd.util.hash_array(text, categorize=False)) if text.size
+                       else np.zeros(0, np.uint64))
+    return cache[kind]
 
 
 def entity_strings(market: Any, kind: str, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """Ids of the entities ``codes`` of ``kind`` as a pandas ``str`` array, gathered in C."""
-    labels, _ = node_labels(market, kind, prefix=False)
+    labels = node_labels(market, kind, prefix=False)
     return pd.array(labels.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
 
 
@@ -166,7 +190,7 @@ class Ragged:
         parts, where = [], []
         for k in np.unique(kinds):
             sel = np.flatnonzero(kinds == k)
-            labels, _ = node_labels(market, KINDS[k], prefix=prefix)
+            labels = node_labels(market, KINDS[k], prefix=prefix)
             parts.append(labels.take(pa.array(self.codes[sel])))
             where.append(sel)
         from .results import list_series
@@ -182,12 +206,19 @@ class Ragged:
         return list_series(self.offsets, flat)
 
     def hashes(self, market: Any) -> np.ndarray:
-        """Order-free 64-bit hash of each row's set of node labels (see :func:`collusion.results.member_hashes`)."""
-        from .results import sum_mixed
+        """Order-free 64-bit hash of each row's set of node labels (see :func:`collusion.results.member_hashes`).
 
+        The same value as ``member_hashes(self.labels(market))``: each row sums
+        (wrapping) its members' scrambled label hashes. The per-kind tables are
+        scrambled once per entity (:func:`node_hashes`); the row sums are
+        differences of one running sum at the row offsets (exact modulo 2**64)
+        rather than an unbuffered scatter-add.
+        """
         kinds = self._kinds()
-        h = np.zeros(self.codes.size, dtype=np.uint64)
+        mixed = np.empty(self.codes.size, dtype=np.uint64)
         for k in np.unique(kinds):
             sel = kinds == k
-            h[sel] = node_labels(market, KINDS[k])[1][self.codes[sel]]
-        return sum_mixed(np.repeat(np.arange(len(self)), np.diff(self.offsets)), h, len(self))
+            mixed[sel] = node_hashes(market, KINDS[k])[self.codes[sel]]
+        running = np.zeros(mixed.size + 1, dtype=np.uint64)
+        np.cumsum(mixed, out=running[1:])
+        return running[self.offsets[1:]] - running[self.offsets[:-1]]

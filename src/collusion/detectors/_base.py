@@ -278,9 +278,14 @@ class BaseDetector(BaseEstimator):
         market = graph.market
         frame = frame.copy(deep=False)  # copy-on-write: the caller's frame is left as it was
         n = len(frame)
+        constant: dict[str, str | None] = {}  # columns every row shares: built again in result order, not gathered
         for col, default in (("unit", self.unit), ("entity_type", self.entity_type), ("other_type", self.other_type),
                              ("other_id", None)):
-            frame[col] = str_column(frame[col]) if col in frame.columns else repeat_str(default, n)
+            if col in frame.columns:
+                frame[col] = str_column(frame[col])
+            else:
+                frame[col] = repeat_str(default, n)
+                constant[col] = default
         frame["entity_id"] = str_column(frame["entity_id"])
         # One order-free hash of each unit's members: finding ids and rank tie-breaks.
         if members is not None:
@@ -292,14 +297,19 @@ class BaseDetector(BaseEstimator):
         frame = frame.drop(columns=[c for c in ("members", "tender_ids") if c in frame.columns])
         frame.index = pd.Index(_unit_keys(frame), name="unit_key")
         score = frame["score"].to_numpy(dtype=np.float64)
-        kinds = frame["unit"].to_numpy(dtype=object)
+        # Unit kinds as codes into their sorted names; ``kinds`` then holds a few shared str objects
+        # (not one per row), so comparing and gathering it stays cheap.
+        kind_codes, kind_names = pd.factorize(frame["unit"].array, sort=True)
+        kind_names = np.asarray(kind_names, dtype=object)
+        kinds = kind_names[kind_codes]
+        code_of = {k: i for i, k in enumerate(kind_names.tolist())}
 
         flagged = np.zeros(n, dtype=bool)
         pct = np.zeros(n)
         rank = np.zeros(n, dtype=np.int64)
         thresholds: dict[str, float] = {}
         for kind in pd.unique(kinds):
-            sel = np.flatnonzero(kinds == kind)
+            sel = np.flatnonzero(kind_codes == code_of[kind])
             s = score[sel]
             if self.contamination is not None:
                 thr = contamination_threshold(s, self.contamination)
@@ -314,7 +324,6 @@ class BaseDetector(BaseEstimator):
 
         # Results are ordered by (unit kind, rank); every column is gathered once in that order,
         # lists as codes before they become strings.
-        kind_codes = pd.factorize(kinds, sort=True)[0]
         order = np.lexsort((rank, kind_codes))
         self._result_pos = np.empty(n, dtype=np.int64)
         self._result_pos[order] = np.arange(n)
@@ -328,16 +337,23 @@ class BaseDetector(BaseEstimator):
             tender_list = tender_col.array.take(order)
         else:
             tender_list = Ragged.empty_rows(n).labels(market, prefix=False).array
+
+        def ordered(col: str) -> pd.api.extensions.ExtensionArray:
+            return repeat_str(constant[col], n) if col in constant else frame[col].array.take(order)
+
         results = pd.DataFrame(
             {
-                "finding_id": finding_ids(self.name, kinds, hashes=hashes).array.take(order),
+                # Ids made from the hashes in result order: gathering a million id strings cost more.
+                "finding_id": finding_ids(self.name, kinds[order], hashes=hashes[order]).array,
                 "detector": repeat_str(self.name, n),
                 "analysis": np.full(n, self.analysis, dtype=np.int64),
-                "unit": frame["unit"].array.take(order),
-                "entity_type": frame["entity_type"].array.take(order),
-                "entity_id": frame["entity_id"].array.take(order),
-                "other_type": frame["other_type"].array.take(order),
-                "other_id": frame["other_id"].array.take(order),
+                "unit": pd.array(pa.DictionaryArray.from_arrays(  # decoded from the kind codes: no string gather
+                    pa.array(kind_codes[order], type=pa.int64()), pa.array(kind_names, type=pa.string()),
+                ).cast(pa.string()), dtype="str"),
+                "entity_type": ordered("entity_type"),
+                "entity_id": ordered("entity_id"),
+                "other_type": ordered("other_type"),
+                "other_id": ordered("other_id"),
                 "members": member_list,
                 "tender_ids": tender_list,
                 "score": score[order],
