@@ -209,16 +209,22 @@ def test_pair_affinity_leave_context_out() -> None:
     assert uniform.set_index(["context", "company"]).loc[(0, 0), "expected"] == pytest.approx(10 / 3)
 
 
-@given(st.integers(0, 10_000))
-@settings(max_examples=25, deadline=None)
-def test_pair_affinity_invariances(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n_t, n_c, n_x = 30, 7, 3
+def _random_bids(rng: np.random.Generator, n_t: int, n_c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bids of a random market: 1-4 distinct bidders per tender, one winner each (tender, company, is_winner)."""
     k = rng.integers(1, 5, n_t)
     bt = np.repeat(np.arange(n_t), k)
     bc = np.concatenate([rng.choice(n_c, size, replace=False) for size in k])
     bw = np.zeros(bt.size, dtype=bool)
     bw[np.cumsum(k) - k + rng.integers(0, k)] = True
+    return bt, bc, bw
+
+
+@given(st.integers(0, 10_000))
+@settings(max_examples=25, deadline=None)
+def test_pair_affinity_invariances(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_t, n_c, n_x = 30, 7, 3
+    bt, bc, bw = _random_bids(rng, n_t, n_c)
     ctx = rng.integers(0, n_x, n_t)
     flags = {"f": rng.random(n_t) < 0.3}
     value = rng.uniform(1, 100, n_t)
@@ -255,11 +261,7 @@ def test_pair_affinity_min_tenders_is_a_filter(seed: int, min_tenders: int) -> N
     """Skipping low-support pairs early gives the very rows (and triples) of filtering afterwards."""
     rng = np.random.default_rng(seed)
     n_t, n_c, n_x = 40, 6, 3
-    k = rng.integers(1, 5, n_t)
-    bt = np.repeat(np.arange(n_t), k)
-    bc = np.concatenate([rng.choice(n_c, size, replace=False) for size in k])
-    bw = np.zeros(bt.size, dtype=bool)
-    bw[np.cumsum(k) - k + rng.integers(0, k)] = True
+    bt, bc, bw = _random_bids(rng, n_t, n_c)
     ctx = rng.integers(0, n_x, n_t)
     kw = dict(n_tenders=n_t, n_companies=n_c, flags={"f": rng.random(n_t) < 0.3},
               value=rng.uniform(1, 100, n_t), bid_flags={"b": rng.random(bt.size) < 0.2}, return_triples=True)
@@ -276,11 +278,7 @@ def test_pair_affinity_min_tenders_is_a_filter(seed: int, min_tenders: int) -> N
 def test_pair_affinity_counts_add_over_disjoint_tenders() -> None:
     rng = np.random.default_rng(5)
     n_t, n_c = 40, 6
-    k = rng.integers(1, 5, n_t)
-    bt = np.repeat(np.arange(n_t), k)
-    bc = np.concatenate([rng.choice(n_c, size, replace=False) for size in k])
-    bw = np.zeros(bt.size, dtype=bool)
-    bw[np.cumsum(k) - k + rng.integers(0, k)] = True
+    bt, bc, bw = _random_bids(rng, n_t, n_c)
     ctx = rng.integers(0, 3, n_t)
     flags = {"f": rng.random(n_t) < 0.4}
     half = np.arange(n_t) < 20
