@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._arrays import unique_ints
+from .._arrays import unique_ints, varies_within
 from .._param_validation import Interval, Options
 from ..exceptions import MissingTableError
 from ..features._affinity import (
@@ -141,12 +141,7 @@ def _bid_trace_uses(graph: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.n
             continue
         value = e["dst"].to_numpy()[keep]
         firm = e["src"].to_numpy()[keep]
-        # Values used by several firms: smallest and largest firm code differ.
-        lo = np.full(graph.n(ttype), np.iinfo(np.int64).max)
-        hi = np.full(graph.n(ttype), -1)
-        np.minimum.at(lo, value, firm)
-        np.maximum.at(hi, value, firm)
-        shared = np.flatnonzero((lo != hi)[value])
+        shared = np.flatnonzero(varies_within(value, firm, graph.n(ttype))[value])  # values of several firms
         if not shared.size:
             continue
         names.append(ttype)

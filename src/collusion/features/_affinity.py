@@ -59,6 +59,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .._arrays import varies_within
 from ._surprisal import binom_surprisal
 
 __all__ = [
@@ -215,18 +216,9 @@ def exclusive_trace_uses(
         return np.zeros(0, dtype=bool)
     key = trace  # global trace codes are already small integers
     n_keys = int(key.max()) + 1
-    # "Several firms" and "one context" (no context counts as one) are both a question
-    # of whether a value's smallest and largest code differ: four unbuffered
-    # min/max scatters, no sort (37M uses: 1.3 s, against 6 s for deduplicating
-    # the (value, firm) and (value, context) pairs).
-    def spread(codes: np.ndarray) -> np.ndarray:
-        lo = np.full(n_keys, np.iinfo(np.int64).max)
-        hi = np.full(n_keys, np.iinfo(np.int64).min)
-        np.minimum.at(lo, key, codes)
-        np.maximum.at(hi, key, codes)
-        return lo != hi
-
-    return spread(company)[key] & ~spread(ctx)[key] & (ctx >= 0)
+    # "Several firms" and "one context" (no context counts as one) per value, by min/max
+    # scatters (37M uses: 1.3 s, against 6 s for deduplicating the pairs).
+    return varies_within(key, company, n_keys)[key] & ~varies_within(key, ctx, n_keys)[key] & (ctx >= 0)
 
 
 # ------------------------------------------------------------- co-occurrence
