@@ -105,6 +105,7 @@ def _split_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return etype, eid
 
 
+@gc_paused()  # hundreds of thousands of evidence records: see collusion._gc
 def risk_index(
     results: pd.DataFrame,
     *,
@@ -162,23 +163,6 @@ def risk_index(
     >>> r.set_index("entity_id")["level"].to_dict()
     {'X': 'critical', 'Y': 'high', 'B': 'medium'}
     """
-    with gc_paused():  # hundreds of thousands of evidence records: see collusion._gc
-        return _risk_index(results, weights=weights, sharpness=sharpness, tender_project=tender_project,
-                           max_contributions=max_contributions, max_explained=max_explained,
-                           unflagged_factor=unflagged_factor, min_contribution=min_contribution)
-
-
-def _risk_index(
-    results: pd.DataFrame,
-    *,
-    weights: Mapping[str, float] | None,
-    sharpness: float,
-    tender_project: Mapping[str, str] | pd.Series | None,
-    max_contributions: int,
-    max_explained: int,
-    unflagged_factor: float,
-    min_contribution: float,
-) -> pd.DataFrame:
     w = {**DEFAULT_WEIGHTS, **(dict(weights) if weights else {})}
     for name, value in w.items():
         if not 0 <= value <= 1:
