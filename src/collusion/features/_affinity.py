@@ -566,13 +566,13 @@ def pair_affinity(
     n_pairs = uniq.size
 
     tenders = np.bincount(pair, minlength=n_pairs)
+    n_x = int(ctx.max()) + 1 if ctx.size else 0  # context codes (every pair's X among them)
     v = None
     if value is not None:
         v = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
         if v.shape != (n_tenders,):
             raise ValueError(f"value must be one number per tender (length {n_tenders}), got {v.shape}")
         # Herfindahl index of X's suppliers, over every supplier (before the support filter).
-        n_x = int(px.max()) + 1 if n_pairs else 0
         ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
         won = np.bincount(pair[w], weights=v[t[w]], minlength=n_pairs)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -629,7 +629,6 @@ def pair_affinity(
             },
             copy=False,
         )
-    n_x = max(int(px.max()) + 1 if n_pairs else 0, int(ctx.max()) + 1 if ctx.size else 0)
     ctx_tenders = np.bincount(ctx[ctx_aw], minlength=n_x)
     out["context_tenders"] = ctx_tenders[px]
 
