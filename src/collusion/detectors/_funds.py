@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from .._arrays import unique_ints
+from .._ragged import Ragged, entity_strings
 from ..features._contracts import (
     PAYEE_ROLES,
     change_totals,
@@ -20,8 +22,6 @@ from ..features._contracts import (
     payment_shares,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
-from .._arrays import unique_ints
-from .._ragged import Ragged, entity_strings
 from ..results import evidence
 from ._base import SurprisalDetector, Units
 
