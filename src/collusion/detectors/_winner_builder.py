@@ -11,11 +11,11 @@ from .._ragged import Ragged, entity_strings
 from ..features._contracts import (
     builder_signals,
     graph_accounts,
-    graph_ties,
     lending_hubs,
     manager_ties,
     payee_roles,
     payment_shares,
+    person_company_ties,
 )
 from ..features._surprisal import flag_surprisal
 from ..results import evidence
@@ -103,7 +103,7 @@ class WinnerBuilderDetector(SurprisalDetector):
         )
         f.insert(0, "contract", np.arange(n_c))
         f["tender"], f["winner"], f["builder"] = tender, winner, builder
-        _, person_company = graph_ties(graph)
+        person_company = person_company_ties(graph)
 
         # Money: share of the paid amount that reached the builder (or its ties) rather than the winner.
         share_b = np.zeros(n_c)

@@ -43,6 +43,7 @@ __all__ = [
     "manager_ties",
     "payee_roles",
     "payment_shares",
+    "person_company_ties",
     "segment_cumsum",
     "to_days",
 ]
@@ -351,18 +352,33 @@ def graph_ties(graph: Any) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     links : scipy.sparse.csr_matrix of bool
         Company × company (:func:`company_links`).
     person_company : scipy.sparse.csr_matrix of bool
-        Person × company direct ties.
+        Person × company direct ties (:func:`person_company_ties`).
     """
-    def adj(rel: str, s: str, d: str) -> sp.csr_matrix:
-        return sp.csr_matrix(graph.adjacency(rel, src_type=s, dst_type=d, binary=True), dtype=np.int64)
-
-    pc = adj("relations", "person", "company") + adj("relations", "company", "person").T
-    cc = adj("relations", "company", "company")
-    same = adj("same_as", "company", "company")
+    pc = _graph_adjacency(graph, "relations", "person", "company")
+    pc = pc + _graph_adjacency(graph, "relations", "company", "person").T
+    cc = _graph_adjacency(graph, "relations", "company", "company")
+    same = _graph_adjacency(graph, "same_as", "company", "company")
     links = company_links(cc, pc, same_as=same)
+    n_c = graph.market.n("company")
+    return links[:n_c][:, :n_c].tocsr(), _market_person_company(graph, pc)
+
+
+def person_company_ties(graph: Any) -> sp.csr_matrix:
+    """Person → company direct ties of a ``ProcurementGraph`` on market codes (the second half of
+    :func:`graph_ties`, without the company links, whose two-hop product costs seconds at a million tenders).
+    """
+    pc = _graph_adjacency(graph, "relations", "person", "company")
+    return _market_person_company(graph, pc + _graph_adjacency(graph, "relations", "company", "person").T)
+
+
+def _graph_adjacency(graph: Any, rel: str, src: str, dst: str) -> sp.csr_matrix:
+    return sp.csr_matrix(graph.adjacency(rel, src_type=src, dst_type=dst, binary=True), dtype=np.int64)
+
+
+def _market_person_company(graph: Any, pc: sp.csr_matrix) -> sp.csr_matrix:
+    """The market's people × companies of a graph person × company matrix, as bool."""
     m = graph.market
-    n_c, n_p = m.n("company"), m.n("person")
-    return links[:n_c][:, :n_c].tocsr(), sp.csr_matrix(pc[:n_p][:, :n_c] > 0)
+    return sp.csr_matrix(pc[: m.n("person")][:, : m.n("company")] > 0)
 
 
 def lookup_pairs(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
