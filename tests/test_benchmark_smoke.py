@@ -58,7 +58,7 @@ def test_benchmark_runs_and_naive_agrees(tmp_path: Path) -> None:
             "cobid_pairs", "communities"} <= fast
     assert any(s.startswith("detector:") for s in fast)
     naive = set(stages.loc[stages["impl"] == "naive", "stage"])
-    assert naive == {"screens", "cobid_pairs", "graph", "cobid_network", "communities"}
+    assert naive == {"screens", "cobid_pairs", "graph", "graph_edges", "cobid_network", "communities"}
     assert (stages["seconds"] >= 0).all()
     measured = stages["stage"] != "risk_index"  # timed inside screen: no memory of its own
     assert (stages.loc[measured, "peak_rss_mb"] > 0).all()
@@ -66,14 +66,21 @@ def test_benchmark_runs_and_naive_agrees(tmp_path: Path) -> None:
 
     # naive and library agree
     comparison = pd.read_csv(tmp_path / "comparison.csv")
-    assert set(comparison["stage"]) == {"screens", "cobid_pairs", "graph", "cobid_network", "communities",
-                                        "end_to_end"}
+    assert set(comparison["stage"]) == {"screens", "cobid_pairs", "graph", "graph_edges", "cobid_network",
+                                        "communities", "end_to_end"}
     assert comparison["agree"].all(), comparison[["stage", "agree", "check"]]
     assert not comparison["naive_extrapolated"].any()
     checks = summary["runs"][0]["checks"]
     assert checks["screens"]["mismatches"] == 0 and checks["screens"]["tenders"] == 500
     assert checks["cobid_pairs"]["count_mismatches"] == 0 and checks["cobid_pairs"]["pairs"] > 0
+    # the naive graph rebuilt from the tables has the library's edges, attributes and same_as links
     assert checks["graph"]["edges"] == checks["graph"]["library_edges"] > 0
+    assert checks["graph"]["mismatched_types"] == {}
+    assert checks["graph_edges"]["edges"] == checks["graph_edges"]["library_edges"] == checks["graph"]["edges"]
+    # end to end sums the five compared stages, not graph_edges
+    e2e = comparison.set_index("stage")
+    compared = ["screens", "cobid_pairs", "graph", "cobid_network", "communities"]
+    assert e2e.at["end_to_end", "naive_s"] == pytest.approx(e2e.loc[compared, "naive_s"].sum())
 
     # quality is scored against the planted truth
     quality = pd.read_csv(tmp_path / "quality.csv")
@@ -113,3 +120,64 @@ def test_naive_doctests() -> None:
 
     result = doctest.testmod(_load("naive"))
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_naive_graph_matches_library_on_messy_input() -> None:
+    # Raw traces, names and addresses in the forms normalisation exists for; parties typed by kind
+    # aliases, by relations only, not at all, or absent from the other tables.
+    from collusion import Market
+    from collusion.graph import build_graph
+
+    naive = _load("naive")
+    contacts = ["+86 138-0013-8000", "0086 13800138000 转 123", "（010）６２７５ １２３４", "+86 10 6275 1234",
+                "+44 20 7946 0958", "00000000", "J.Doe+bids@GoogleMail.com", "Zhang.Wei+x@qq.com",
+                "mailto:<Li@163.COM>", "8613800138000", "x@y", None]
+    traces = {
+        "ip": ["10.0.0.1", "010.000.000.001", " 192.168.001.010:8080 ", "[2001:0DB8:0000::0001]:443",
+               "::ffff:10.0.0.1", "127.0.0.1", "999.1.1.1", "not an ip", "fe80::1%eth0", "１０.0.0.1", None],
+        "mac": ["00-1A-2B-3C-4D-5E", "001a.2b3c.4d5e", "00:00:00:00:00:00", "xyz", "AA:BB:CC:DD:EE:FF", None],
+        "bond_account": ["6222 0212-3456 7890", "de89 3704 0044 0532 0130 00", "０００００", "6222021234567890", None],
+        "doc_fingerprint": ["ABC DEF", "abc def", "Ｘ１", None],
+        "contact": contacts,
+    }
+    names = ["北京华建（集团）股份有限公司", "北京华建工程有限公司", "北京华建工程股份有限公司", "ＡＢＣ Construction Co., Ltd.",
+             "abc construction group LLC", "ABC-Construction", "有限公司", "青岛建力机电安装有限公司",
+             "青岛建正机电安装有限公司", "Acme Engineering Inc", "Acme Engineerin Inc", None]
+    addresses = ["中国北京市海淀区中关村大街１号", "北京市海淀区中关村大街1号", "北京市海淀区中关村大街1号院",
+                 "12 Main Street, Room 5", "12 main st. rm 5", "12 Main Street Room 6", "上海市浦东新区", None]
+    rng = np.random.default_rng(1)
+    n_tenders, n_firms = 30, 12
+    bids = pd.DataFrame([(f"T{t:02d}", f"C{c:02d}") for t in range(n_tenders)
+                         for c in rng.choice(n_firms, 4, replace=False)], columns=["tender_id", "bidder_id"])
+    bids["price"] = rng.choice([100.0, 101.0, 102.0], len(bids))  # ties share a rank
+    bids["is_winner"] = ~bids["tender_id"].duplicated()
+    for column, values in traces.items():
+        bids[column] = [values[i % len(values)] for i in range(len(bids))]
+    kinds = ["company", "Bidder", "supplier", "firm"]
+    parties = pd.DataFrame(
+        [(f"C{i:02d}", kinds[i % 4], names[i % len(names)], f"P{i}", addresses[i % len(addresses)],
+          contacts[i % len(contacts)], contacts[(i + 6) % len(contacts)]) for i in range(n_firms)]
+        + [("B0", "Procuring Entity", names[1], None, addresses[1], None, None),
+           ("B1", "buyer", names[2], None, addresses[0], None, None),
+           ("X1", "weird kind", "Foo", None, addresses[0], None, None),
+           ("C99", "company", names[0], None, addresses[4], contacts[2], None)],  # in no other table
+        columns=["party_id", "kind", "name", "legal_rep", "address", "phone", "email"])
+    relations = pd.DataFrame({"src_id": ["P1", "C00", "Q5", "X1"], "dst_id": ["C00", "C02", "C03", "Q5"],
+                              "kind": ["shareholder", "shareholder", "legal_rep", "employee"]})
+    tenders = pd.DataFrame({"tender_id": [f"T{t:02d}" for t in range(n_tenders)],
+                            "buyer_id": [f"B{t % 2}" if t % 5 else None for t in range(n_tenders)]})
+    market = Market.from_frames(tenders=tenders, bids=bids, parties=parties, relations=relations)
+
+    G = build_graph(market, name_threshold=80, address_threshold=80)
+    H = naive.naive_typed_graph(naive.plain_tables(market), market.entities, threshold=80)
+    check = naive.compare_graphs(H, G)
+    assert check["ok"], check["mismatched_types"]
+    assert check["edges"] == check["library_edges"] > len(bids)
+    assert set(check["same_as"]["links"]) >= {"company|same_as|company", "address|same_as|address"}
+
+    # the check finds a changed edge
+    u, v, k = next((u, v, k) for u, v, k, rel in H.edges(keys=True, data="relation") if rel == "bids")
+    H.edges[u, v, k]["rank"] += 1
+    broken = naive.compare_graphs(H, G)
+    assert not broken["ok"]
+    assert broken["mismatched_types"]["company|bids|tender"]["missing_in_naive"] == 1
