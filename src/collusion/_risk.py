@@ -26,10 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._arrays import unique_ints
 from ._gc import gc_paused
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, finding_ids, flatten_lists, ragged
+from .results import RESULT_COLUMNS, finding_ids, list_column, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -50,59 +49,62 @@ LEVELS: tuple[tuple[str, float], ...] = (("low", 25.0), ("medium", 50.0), ("high
 _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 
-def _touches(results: pd.DataFrame, tender_project: Mapping[str, str] | pd.Series | None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row of results, entity code, entity labels) for every entity a finding touches.
+def _flat_codes(column: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(row, code, distinct items) of the kept rows of a list column, as :func:`~collusion.results.flatten_lists`
+    but with the items left in Arrow: labels are compared, joined and sorted there, never as Python strings.
+    """
+    arr = pa.chunked_array(list_column(column).array._pa_array).combine_chunks().filter(pa.array(keep))
+    rows = pc.list_parent_indices(arr).to_numpy()
+    enc = pc.list_flatten(arr).dictionary_encode()
+    return rows, enc.indices.to_numpy().astype(np.int64), enc.dictionary
+
+
+def _touches(results: pd.DataFrame, keep: np.ndarray, tender_project: Mapping[str, str] | pd.Series | None
+             ) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(kept row of results, entity code, entity labels) for every entity a kept finding touches.
 
     ``members`` is the authority (a contract finding also names its winner and
     buyer); tenders count for their project. Lists are flattened and
     dictionary-encoded in Arrow, so strings are handled once per distinct
     label and everything per item is integer work. Entity codes index the
-    returned ``"type:id"`` labels, which are distinct and all touched.
+    returned ``"type:id"`` labels, which are distinct and all touched. A
+    finding touching one entity twice (a member, and again through its
+    tender's project) appears twice: the callers keep maxima and minima.
     """
-    r, codes, uniq = flatten_lists(results["members"])
-    labels = pd.Series(uniq, dtype="str")
-    ok = np.zeros(uniq.size, dtype=bool)
+    r, codes, uniq = _flat_codes(results["members"], keep)
+    ok = np.zeros(len(uniq), dtype=bool)
     for kind in _ENTITY_TYPES:  # a prefix test in Arrow, not a Python split per distinct label
-        ok |= labels.str.startswith(f"{kind}:").to_numpy(dtype=bool)
+        ok |= pc.starts_with(uniq, f"{kind}:").to_numpy(zero_copy_only=False)
     hit = ok[codes]
-    rows, keys, names = [r[hit]], [codes[hit]], [uniq]
+    rows, keys, names = [r[hit]], [codes[hit]], [uniq.cast(pa.string())]
     if tender_project is not None and len(tender_project):
         tp = tender_project if isinstance(tender_project, pd.Series) else pd.Series(tender_project, dtype="str")
-        r, codes, uniq = flatten_lists(results["tender_ids"])
-        proj = pd.Series(uniq, dtype="str").map(tp)  # one lookup per distinct tender
-        has = proj.notna().to_numpy(dtype=bool)
-        code = np.full(uniq.size, -1, dtype=np.int64)
+        r, codes, uniq = _flat_codes(results["tender_ids"], keep)
+        # One hash lookup per distinct tender, in Arrow.
+        at = pc.index_in(uniq.cast(pa.string()), value_set=pa.array(tp.index.astype("str").array, type=pa.string()))
+        has = np.asarray(at.is_valid(), dtype=bool)
+        code = np.full(len(uniq), -1, dtype=np.int64)
         code[has] = len(names[0]) + np.arange(int(has.sum()))
         hit = has[codes]
         rows.append(r[hit])
         keys.append(code[codes[hit]])
-        names.append(("project:" + proj[has].astype(str)).to_numpy(dtype=object))
+        project = pa.array(tp.astype("str").array, type=pa.string()).take(at.filter(at.is_valid()))
+        names.append(pc.binary_join_element_wise("project:", project, ""))
     # One code per distinct label (a project can be a member and come through a tender).
-    label_code, distinct = pd.factorize(np.concatenate(names))
+    enc = pa.concat_arrays(names).dictionary_encode()
+    label_code = enc.indices.to_numpy().astype(np.int64)
     rows_all = np.concatenate(rows).astype(np.int64)
     keys_all = label_code[np.concatenate(keys)]
     # Only labels some finding touches, renumbered densely.
-    used = np.bincount(keys_all, minlength=len(distinct)) > 0
+    used = np.bincount(keys_all, minlength=len(enc.dictionary)) > 0
     dense = np.cumsum(used) - 1
-    keys_all = dense[keys_all]
-    n = max(int(used.sum()), 1)
-    # a finding touching one entity twice (member and via its tender) counts once
-    pair = unique_ints(rows_all * n + keys_all)
-    return pair // n, pair % n, np.asarray(distinct, dtype=object)[used]
+    return rows_all, dense[keys_all], enc.dictionary.filter(pa.array(used))
 
 
-def _split_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``"type:id"`` labels into (type, id), per entity type in Arrow (no Python split per label)."""
-    arr = pa.array(labels, type=pa.large_string())
-    etype = np.empty(len(labels), dtype=object)
-    eid = np.empty(len(labels), dtype=object)
-    for kind in _ENTITY_TYPES:
-        mask = pc.starts_with(arr, f"{kind}:").to_numpy(zero_copy_only=False)
-        if mask.any():
-            etype[mask] = kind
-            eid[mask] = pc.utf8_slice_codeunits(arr.filter(mask), len(kind) + 1).to_numpy(zero_copy_only=False)
-    return etype, eid
+def _split_labels(labels: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``"type:id"`` labels into (type, id), in Arrow: no type name holds a colon, so the first one splits."""
+    parts = pc.split_pattern(labels, ":", max_splits=1)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
 @gc_paused()  # hundreds of thousands of evidence records: see collusion._gc
@@ -167,29 +169,30 @@ def risk_index(
     for name, value in w.items():
         if not 0 <= value <= 1:
             raise ValueError(f"risk_index: weight of {name!r} must be in [0, 1], got {value}")
-    res = results.reset_index(drop=True)
-    det_codes, det_names = pd.factorize(res["detector"].to_numpy(dtype=object))
+    det_codes, det_names = pd.factorize(results["detector"])  # in order of appearance, as the sums expect
+    det_names = np.asarray(det_names, dtype=object)
     weight = np.array([w.get(d, 0.5) for d in det_names], dtype=float)[det_codes]
-    strength = res["score_pct"].to_numpy(dtype=float) ** sharpness
-    strength = np.where(res["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
+    strength = results["score_pct"].to_numpy(dtype=float) ** sharpness
+    strength = np.where(results["flagged"].to_numpy(dtype=bool), strength, unflagged_factor * strength)
     contribution = np.clip(weight * strength, 0.0, 1.0 - 1e-12)
     keep = contribution >= min_contribution
-    res = res.loc[keep, ["finding_id", "members", "tender_ids"]].reset_index(drop=True)
+    kept = np.flatnonzero(keep)  # rows below are positions among the kept findings
     det_codes, contribution = det_codes[keep], contribution[keep]
-    rows, ent, ent_keys = _touches(res, tender_project)
+    rows, ent, ent_keys = _touches(results, keep, tender_project)
     if rows.size == 0:
         return pd.DataFrame(columns=[*RESULT_COLUMNS, "level", "contributions"])
     # Strongest finding per (entity, detector), the first finding among equals: two
-    # scatters over the dense (entity, detector) space instead of a sort of every touch.
+    # scatters over the dense (entity, detector) space instead of a sort of every touch
+    # (a maximum and a minimum, so touches listed twice need no deduplication).
     n_det = len(det_names)
-    pair = ent.astype(np.int64) * n_det + det_codes[rows]
+    pair = ent * n_det + det_codes[rows]
     c_row = contribution[rows]
     top_c = np.full(len(ent_keys) * n_det, -1.0)
     np.maximum.at(top_c, pair, c_row)
     is_top = c_row == top_c[pair]
     none = np.iinfo(np.int64).max
     first_row = np.full(top_c.size, none)
-    np.minimum.at(first_row, pair[is_top], rows[is_top].astype(np.int64))
+    np.minimum.at(first_row, pair[is_top], rows[is_top])
     present = np.flatnonzero(first_row != none)  # in (entity, detector) order
     best_rows = first_row[present]
     best_ent = present // n_det
@@ -202,7 +205,7 @@ def risk_index(
     # Ties by (type, id): the order of the "type:id" labels, as no type name is a prefix of
     # another; sorted in Arrow (byte order = code point order), not as Python objects.
     label_rank = np.empty(len(ent_keys), dtype=np.int64)
-    label_rank[pc.sort_indices(pa.array(ent_keys, type=pa.large_string())).to_numpy()] = np.arange(len(ent_keys))
+    label_rank[pc.sort_indices(ent_keys).to_numpy()] = np.arange(len(ent_keys))
     rank_order = np.lexsort((label_rank, -score))
     rank = np.empty(len(score), dtype=np.int64)
     rank[rank_order] = np.arange(1, len(score) + 1)
@@ -210,7 +213,6 @@ def risk_index(
     # top ``max_explained``): building records for a million quiet firms costs seconds.
     explain = (score >= LEVELS[0][1]) | (rank <= max_explained)
     keep = explain[best_ent]
-    fid = res["finding_id"].to_numpy(dtype=object)
     sel = np.flatnonzero(keep)
     sel = sel[np.lexsort((-best_c[sel], best_ent[sel]))]
     # The strongest ``max_contributions`` findings of each explained entity, in that order.
@@ -223,17 +225,19 @@ def risk_index(
     detail = np.array([f"strongest {d} finding" for d in det_names], dtype=object)
     dcode = det_codes[best_rows[sel]]
     nan = float("nan")
+    # Only the listed findings' ids become Python strings.
+    fids = results["finding_id"].array.take(kept[best_rows[sel]]).tolist()
     flat = [{"signal": sg, "value": c, "baseline": nan, "detail": dt, "path": [f]}
-            for sg, c, dt, f in zip(signal[dcode].tolist(), best_c[sel].tolist(), detail[dcode].tolist(),
-                                    fid[best_rows[sel]].tolist())]
+            for sg, c, dt, f in zip(signal[dcode].tolist(), best_c[sel].tolist(), detail[dcode].tolist(), fids)]
     bounds_e = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1, sel.size]
     spans = [(a, b) for a, b in zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()) if b > a]
     records: dict[int, list[dict]] = {int(ent_sel[a]): flat[a:b] for a, b in spans}
     # finding id -> contribution, from the same slices (no pass over the records)
-    fids, vals = fid[best_rows[sel]].tolist(), np.round(best_c[sel], 6).tolist()
+    vals = np.round(best_c[sel], 6).tolist()
     contrib: dict[int, dict] = {int(ent_sel[a]): dict(zip(fids[a:b], vals[a:b])) for a, b in spans}
     o = rank_order
-    members = ragged(ent_keys[o], np.arange(o.size), np.arange(o.size + 1))
+    take = pa.array(o)
+    members = ragged(ent_keys.take(take), np.arange(o.size), np.arange(o.size + 1))
     bounds = np.array([b for _, b in LEVELS])
     names = np.array([n for n, _ in LEVELS], dtype=object)
     result = pd.DataFrame(
@@ -242,8 +246,8 @@ def risk_index(
             "detector": "risk_index",
             "analysis": 0,
             "unit": "entity",
-            "entity_type": etype[o],
-            "entity_id": eid[o],
+            "entity_type": pd.array(etype.take(take), dtype="str"),
+            "entity_id": pd.array(eid.take(take), dtype="str"),
             "other_type": None,
             "other_id": None,
             "members": members.array,
