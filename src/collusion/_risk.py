@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from ._gc import gc_paused
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, finding_ids, list_column, ragged
+from .results import RESULT_COLUMNS, _mix64, finding_ids, list_column, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -229,20 +229,30 @@ def risk_index(
     fids = results["finding_id"].array.take(kept[best_rows[sel]]).tolist()
     flat = [{"signal": sg, "value": c, "baseline": nan, "detail": dt, "path": [f]}
             for sg, c, dt, f in zip(signal[dcode].tolist(), best_c[sel].tolist(), detail[dcode].tolist(), fids)]
-    bounds_e = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1, sel.size]
-    spans = [(a, b) for a, b in zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()) if b > a]
-    records: dict[int, list[dict]] = {int(ent_sel[a]): flat[a:b] for a, b in spans}
-    # finding id -> contribution, from the same slices (no pass over the records)
-    vals = np.round(best_c[sel], 6).tolist()
-    contrib: dict[int, dict] = {int(ent_sel[a]): dict(zip(fids[a:b], vals[a:b])) for a, b in spans}
+    # Each explained entity's records and contributions go straight to its output row
+    # (rank - 1): no dictionary keyed by entity, no lookup per entity.
+    n_out = len(score)
+    evidence: list[list[dict]] = [[] for _ in range(n_out)]
+    contributions: list[dict] = [{} for _ in range(n_out)]
+    if sel.size:
+        starts = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1]
+        ends = np.r_[starts[1:], sel.size].tolist()
+        out_row = (rank[ent_sel[starts]] - 1).tolist()
+        vals = np.round(best_c[sel], 6).tolist()  # finding id -> contribution, from the same slices
+        for i, a, b in zip(out_row, starts.tolist(), ends):
+            evidence[i] = flat[a:b]
+            contributions[i] = dict(zip(fids[a:b], vals[a:b]))
     o = rank_order
     take = pa.array(o)
-    members = ragged(ent_keys.take(take), np.arange(o.size), np.arange(o.size + 1))
+    labels = ent_keys.take(take)
+    # One member per entity: its finding hash is its label's scrambled hash, as member_hashes would sum it.
+    text = labels.to_numpy(zero_copy_only=False)
+    hashes = _mix64(pd.util.hash_array(text, categorize=False)) if text.size else np.zeros(0, np.uint64)
     bounds = np.array([b for _, b in LEVELS])
-    names = np.array([n for n, _ in LEVELS], dtype=object)
+    level = np.searchsorted(bounds, score[o], side="right")
     result = pd.DataFrame(
         {
-            "finding_id": finding_ids("risk_index", "entity", members),
+            "finding_id": finding_ids("risk_index", "entity", hashes=hashes),
             "detector": "risk_index",
             "analysis": 0,
             "unit": "entity",
@@ -250,15 +260,16 @@ def risk_index(
             "entity_id": pd.array(eid.take(take), dtype="str"),
             "other_type": None,
             "other_id": None,
-            "members": members.array,
+            "members": ragged(labels, np.arange(o.size), np.arange(o.size + 1)).array,
             "tender_ids": ragged([], np.zeros(0, np.int64), np.zeros(o.size + 1, np.int64)).array,
             "score": score[o],
             "score_pct": percentile_rank(score[o]),
             "flagged": score[o] >= 50.0,
             "rank": rank[o],
-            "evidence": [records.get(e, []) for e in o.tolist()],
+            "evidence": evidence,
+            "level": pd.array(pa.DictionaryArray.from_arrays(
+                pa.array(level), pa.array([n for n, _ in LEVELS])).cast(pa.string()), dtype="str"),
+            "contributions": contributions,
         }
     )
-    result["level"] = names[np.searchsorted(bounds, result["score"].to_numpy(), side="right")]
-    result["contributions"] = [contrib.get(e, {}) for e in o.tolist()]
     return result
