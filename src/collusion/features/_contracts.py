@@ -199,7 +199,9 @@ def disbursement(
     rows = np.flatnonzero((c >= 0) & (c < n))
     # Order by (contract, date); undated payments go last within their contract.
     days = np.nan_to_num(to_days(paid_at)[rows], nan=np.inf) if paid_at is not None else None
-    order, offsets = group_order(c[rows], n, values=days)
+    # Payments usually arrive in that order already (one contract's instalments by date): then
+    # a linear check replaces the counting sort and the per-segment date sorts.
+    order, offsets = group_order(c[rows], n, values=days, assume_sorted=_sorted_by(c[rows], days))
     if order is not None:
         rows = rows[order]
     cs, aa = segment_ids(offsets), a[rows]
@@ -226,6 +228,16 @@ def disbursement(
             "crossing_row": crossing,
         }
     )
+
+
+def _sorted_by(codes: np.ndarray, values: np.ndarray | None) -> bool:
+    """Are rows in non-decreasing (code, value) order? (NaN values must already be replaced.)"""
+    if codes.size < 2:
+        return True
+    same = codes[1:] == codes[:-1]
+    if not (same | (codes[1:] > codes[:-1])).all():
+        return False
+    return values is None or bool((~same | (values[1:] >= values[:-1])).all())
 
 
 def early_payments(
