@@ -35,6 +35,17 @@ _Z_MAX = 10.0
 _NOTABLE = float(np.log(20.0))
 
 
+#: Cost-chain steps of a project (``log_``, ``z_`` and ``s_`` columns of the project units).
+_STEPS = ("prelim_invest", "budget_prelim", "final_budget")
+#: Unit columns the evidence records read.
+_EVIDENCE_FIELDS = (
+    "unit", "entity_id", "tender_ids", "amount", "approved_delta", "award_ratio", "ceiling", "change_rate",
+    "crossing_row", "days_early", "early_amount", "estimate", "excess", "n_early", "paid", "paid_unrelated",
+    "s_change_rate", "s_win_low_change_high", "share_unrelated", "stranger_payees", "z_change", "z_discount",
+    "n_exceed", "n_steps", *(f"{kind}_{step}" for kind in ("log", "z", "s") for step in _STEPS),
+)
+
+
 class FundsDetector(SurprisalDetector):
     """Money that leaves a contract in the wrong amount, to the wrong party or at the wrong time.
 
@@ -182,7 +193,7 @@ class FundsDetector(SurprisalDetector):
         pj = m.projects
         chain = cost_overrun_chain(*(pj[c].to_numpy(dtype=np.float64) for c in
                                      ("investment_estimate", "preliminary_estimate", "budget", "final_account")))
-        steps = ("prelim_invest", "budget_prelim", "final_budget")
+        steps = _STEPS
         for st in steps:
             chain[f"s_{st}"] = z_surprisal(np.minimum(chain[f"z_{st}"].to_numpy(), _Z_MAX))
         chain["score"] = chain[[f"s_{st}" for st in steps]].sum(axis=1)
@@ -242,7 +253,9 @@ class FundsDetector(SurprisalDetector):
                                                    p["payee_id"].astype(object).tolist())))
         winners = _ids(m, "company", np.nan_to_num(units["winner"].to_numpy(dtype=np.float64), nan=-1)
                        ) if "winner" in units.columns else np.full(len(units), None)
-        for i, row in enumerate(units.itertuples(index=False)):
+        # Only the fields the records read: a row tuple of every signal column cost more than the records.
+        fields = [c for c in _EVIDENCE_FIELDS if c in units.columns]
+        for i, row in enumerate(units[fields].itertuples(index=False)):
             if row.unit == "project":
                 out.append(_project_evidence(row))
             else:
