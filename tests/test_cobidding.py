@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -164,3 +165,35 @@ def test_pair_counts_invariant_to_relabelling_and_add_up(data):
         for a, b, n in zip(p["company_a"], p["company_b"], p["n_cobids"]):
             total[(a, b)] = total.get((a, b), 0) + n
     assert total == dict(zip(zip(base["company_a"], base["company_b"]), base["n_cobids"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_cobid_pairs_wins_match_pair_wins(data):
+    # cobid_pairs counts wins in its pass over the incidences; pair_wins uses
+    # sparse products. Both must give the same columns, also for winner
+    # matrices with wins outside B or duplicate entries (the general path).
+    n_t = data.draw(st.integers(2, 12))
+    n_c = data.draw(st.integers(2, 8))
+    rows = data.draw(st.lists(st.tuples(st.integers(0, n_t - 1), st.integers(0, n_c - 1), st.booleans()),
+                              min_size=2, max_size=40))
+    t = np.array([r[0] for r in rows])
+    c = np.array([r[1] for r in rows])
+    w = np.array([r[2] for r in rows])
+    B, W = _market(t, c, w, n_t=n_t, n_c=n_c)
+    kind = data.draw(st.sampled_from(["plain", "outside", "duplicates"]))
+    if kind == "outside":
+        W = W + sp.csr_matrix(([1], ([0], [n_t - 1])), shape=W.shape, dtype=W.dtype)
+    elif kind == "duplicates" and W.nnz:
+        # a non-canonical CSR matrix: the first stored win repeated
+        r = int(np.flatnonzero(np.diff(W.indptr))[0])
+        at = W.indptr[r]
+        indptr = W.indptr.copy()
+        indptr[r + 1:] += 1
+        W = sp.csr_matrix((np.insert(W.data, at, 1), np.insert(W.indices, at, W.indices[at]), indptr), shape=W.shape)
+        assert not W.has_canonical_format
+    for min_cobids in (1, 2, 3):
+        p = cobid_pairs(B, W, min_cobids=min_cobids)
+        ref = pair_wins(B, W, p["company_a"].to_numpy(), p["company_b"].to_numpy(), p["n_cobids"].to_numpy())
+        for col in ref.columns:
+            np.testing.assert_array_equal(p[col].to_numpy(), ref[col].to_numpy(), err_msg=col)

@@ -148,13 +148,23 @@ def _binary_float(B: sp.spmatrix) -> sp.csr_matrix:
     return Bf
 
 
-def _cobid_incidences(B: sp.csr_matrix, flags: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+#: Bits of an incidence code (see :func:`_cobid_incidences`).
+_FLAGGED, _A_WON, _B_WON = 1, 2, 4
+
+
+def _cobid_incidences(
+    B: sp.csr_matrix, flags: np.ndarray | None, won: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Every co-bidding incidence (pair of bidders of one tender), sorted by pair.
 
-    ``B`` must be canonical CSR. Returns ``a_ptr``, ``b`` and ``flag``: the
+    ``B`` must be canonical CSR. Returns ``a_ptr``, ``b`` and ``code``: the
     incidences of pairs ``a < b`` as a CSR layout over ``a`` (row ``a`` holds
     ``b[a_ptr[a]:a_ptr[a + 1]]``, ascending, a pair repeated once per shared
-    tender) with each incidence's tender flag, plus the index dtype used.
+    tender) with each incidence's code, plus the index dtype used. Without
+    ``won`` the code is the tender's flag (bool, all True without ``flags``);
+    with ``won`` (a bool per stored entry of ``B``: that bid won) it is a
+    ``uint8`` of bits ``_FLAGGED``, ``_A_WON`` and ``_B_WON``, so win counts
+    ride along the same two passes instead of a ``W·Bᵀ`` product and a lookup.
 
     Two linear passes and no comparison sort: the incidences are enumerated
     grouped by their larger firm ``b`` (each bid pairs with the bidders of its
@@ -176,6 +186,9 @@ def _cobid_incidences(B: sp.csr_matrix, flags: np.ndarray | None) -> tuple[np.nd
     # tender is the number of co-bidders with a smaller code.
     pos = sp.csc_matrix((np.arange(Bc.nnz, dtype=it), comp, t_ptr), shape=B.shape).tocsr().data
     del Bc
+    if won is not None:
+        won_csc = np.empty(won.size, dtype=bool)  # the win flags in CSC order, for the partner a
+        won_csc[pos] = won
     first = t_ptr[B.indices]  # CSC position of the first bidder of each bid's tender
     rank = pos - first
     del pos
@@ -188,11 +201,17 @@ def _cobid_incidences(B: sp.csr_matrix, flags: np.ndarray | None) -> tuple[np.nd
     at += np.repeat(shift, rank)
     del shift
     a = comp[at]
-    del at, comp
-    if flags is None:
+    del comp
+    if won is not None:
+        flag = np.repeat(won.view(np.uint8) * np.uint8(_B_WON), rank)
+        flag |= won_csc[at].view(np.uint8) * np.uint8(_A_WON)
+        if flags is not None:
+            flag |= np.repeat(flags[B.indices], rank).view(np.uint8)
+    elif flags is None:
         flag = np.ones(total, dtype=bool)
     else:
         flag = np.repeat(flags[B.indices], rank)
+    del at
     b_ptr = np.concatenate((np.zeros(1, dtype=it), end))[B.indptr]  # incidences of each firm b
     del end, rank
     # Rows b, columns a  ->  rows a, columns b ascending.
@@ -292,9 +311,15 @@ def cobid_pairs(
         f = np.asarray(flags, dtype=bool)
         if f.shape != (B.shape[1],):
             raise ValueError(f"flags must have one value per tender ({B.shape[1]}), got shape {f.shape}")
+    won = None if W is None else _won_bids(B, W)
+    if won is False:  # W holds duplicates: pair_wins' general products below
+        won = None
+        general = True
+    else:
+        general = False
     # Incidences arrive sorted by pair, so a pair's count is the length of its
     # run and no hash table or sort is needed.
-    a_ptr, b_all, flag_all, it = _cobid_incidences(B, f)
+    a_ptr, b_all, flag_all, it = _cobid_incidences(B, f, won)
     n = b_all.size
     new = np.empty(n, dtype=bool)  # incidence starts a new pair
     new[:1] = True
@@ -311,10 +336,12 @@ def cobid_pairs(
         starts, ends = np.flatnonzero(new), np.flatnonzero(last)
     del new, last
     n_ab = (ends - starts + 1).astype(np.float64)
-    if f is not None:
-        seen = np.cumsum(flag_all, dtype=it)
-        n_flag = seen[ends] - seen[starts] + flag_all[starts]
-        del seen
+    if won is None:
+        n_flag = _run_sums(flag_all, starts, ends, it) if f is not None else None
+    else:
+        n_flag = _run_sums(flag_all & _FLAGGED, starts, ends, it) if f is not None else None
+        won_a = _run_sums(flag_all & _A_WON, starts, ends, it) // _A_WON
+        won_b = _run_sums(flag_all & _B_WON, starts, ends, it) // _B_WON
     a = np.searchsorted(a_ptr, starts, side="right") - 1
     b = b_all[starts].astype(np.int64)
     del b_all, flag_all
@@ -323,6 +350,8 @@ def cobid_pairs(
         a, b, n_ab = a[keep], b[keep], n_ab[keep]
         if f is not None:
             n_flag = n_flag[keep]
+        if won is not None:
+            won_a, won_b = won_a[keep], won_b[keep]
     n_a, n_b = deg[a], deg[b]
     out = pd.DataFrame(
         {
@@ -341,8 +370,47 @@ def cobid_pairs(
         out["n_flagged"] = n_flag.astype(np.int64)
     if W is None:
         return out
-    wins = pair_wins(B, W, a, b, n_ab)
-    return pd.concat([out, wins], axis=1)
+    if general:
+        wins = pair_wins(B, W, a, b, n_ab)
+    else:
+        wins = _wins_frame(won_a.astype(np.float64), won_b.astype(np.float64), n_ab, a, b, B, won)
+    for col in wins.columns:  # appended in place: a concat would copy every column of millions of pairs
+        out[col] = wins[col].to_numpy()
+    return out
+
+
+def _run_sums(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, it: Any) -> np.ndarray:
+    """Sum of ``x[starts[i]:ends[i] + 1]`` for every run, from one cumulative sum."""
+    seen = np.cumsum(x, dtype=it)
+    return seen[ends] - seen[starts] + x[starts]
+
+
+def _won_bids(B: sp.csr_matrix, W: sp.spmatrix) -> np.ndarray | bool:
+    """Per stored entry of canonical ``B``: the bid won (``W`` has the entry).
+
+    ``False`` when ``W`` does not count each winning bid once (duplicates),
+    which the general path of :func:`pair_wins` handles.
+    """
+    Wm = _win_matrix(B, W)[1]
+    if Wm.nnz and not (Wm.data == 1.0).all():
+        return False
+    # Wm lies inside B's pattern, so B + 2·Wm has exactly B's canonical
+    # pattern and its values tell the winning bids apart.
+    S = sp.csr_matrix(B, dtype=np.float32, copy=True)
+    S.data[:] = 1.0
+    S = S + 2.0 * Wm
+    if S.nnz != B.nnz:
+        return False
+    return S.data > 2.0
+
+
+def _win_matrix(B: sp.spmatrix, W: sp.spmatrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``B`` and its winning bids as float32 0/1 CSR matrices (a win counts only where the firm bid)."""
+    Bf = sp.csr_matrix(B, dtype=np.float32, copy=True)
+    Bf.data[:] = 1.0
+    Wf = sp.csr_matrix(W, dtype=np.float32, copy=True)
+    Wf.data[:] = 1.0
+    return Bf, sp.csr_matrix(Wf.multiply(Bf))
 
 
 def pair_wins(
@@ -389,15 +457,9 @@ def pair_wins(
     >>> pair_wins(B, W, np.array([0]), np.array([1]))[["wins_a", "wins_b"]].values.tolist()
     [[0, 2]]
     """
-    Bf = sp.csr_matrix(B, dtype=np.float32, copy=True)
-    Bf.data[:] = 1.0
-    Wf = sp.csr_matrix(W, dtype=np.float32, copy=True)
-    Wf.data[:] = 1.0
-    Wf = sp.csr_matrix(Wf.multiply(Bf))  # a win counts only where the firm bid
+    Bf, Wf = _win_matrix(B, W)
     a = np.asarray(company_a, dtype=np.int64)
     b = np.asarray(company_b, dtype=np.int64)
-    deg = np.asarray(Bf.sum(axis=1), dtype=np.float64).ravel()
-    total_wins = np.asarray(Wf.sum(axis=1), dtype=np.float64).ravel()
     # Only the rows of the firms involved: W[a]·Bᵀ is far smaller than W·Bᵀ
     # when few pairs are asked for.
     firms = unique_ints(np.r_[a, b])
@@ -409,17 +471,32 @@ def pair_wins(
     if n_cobids is None:
         BB = (Bf[firms] @ Bf.T).tocsr()
         n_cobids = _pair_lookup(BB, pos[a], b)
-    n_ab = np.asarray(n_cobids, dtype=np.float64)
-    won = wins_a + wins_b
+    return _wins_frame(wins_a, wins_b, np.asarray(n_cobids, dtype=np.float64), a, b, Bf, Wf)
+
+
+def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.ndarray, b: np.ndarray,
+                B: sp.csr_matrix, won: sp.csr_matrix | np.ndarray) -> pd.DataFrame:
+    """The columns of :func:`pair_wins` from the pairs' win counts (float64).
+
+    ``won`` is the winning-bid matrix, or a bool per stored entry of ``B``.
+    """
+    if isinstance(won, np.ndarray):
+        deg = np.diff(B.indptr).astype(np.float64)
+        seen = np.concatenate((np.zeros(1, np.int64), np.cumsum(won, dtype=np.int64)))
+        total_wins = (seen[B.indptr[1:]] - seen[B.indptr[:-1]]).astype(np.float64)
+    else:
+        deg = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
+        total_wins = np.asarray(won.sum(axis=1), dtype=np.float64).ravel()
+    won_ab = wins_a + wins_b
     with np.errstate(invalid="ignore", divide="ignore"):
-        asym = np.where(won > 0, np.abs(wins_a - wins_b) / won, np.nan)
+        asym = np.where(won_ab > 0, np.abs(wins_a - wins_b) / won_ab, np.nan)
     return pd.DataFrame({
         "wins_a": wins_a.astype(np.int64),
         "wins_b": wins_b.astype(np.int64),
         "win_asymmetry": asym,
         "underwin_a": _underwin(n_ab, wins_a, total_wins[a], deg[a]),
         "underwin_b": _underwin(n_ab, wins_b, total_wins[b], deg[b]),
-    })
+    }, copy=False)
 
 
 def suspicious_cobids(
