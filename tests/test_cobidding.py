@@ -197,3 +197,18 @@ def test_cobid_pairs_wins_match_pair_wins(data):
         ref = pair_wins(B, W, p["company_a"].to_numpy(), p["company_b"].to_numpy(), p["n_cobids"].to_numpy())
         for col in ref.columns:
             np.testing.assert_array_equal(p[col].to_numpy(), ref[col].to_numpy(), err_msg=col)
+
+
+def test_cobid_pairs_underwin_table_matches_pair_wins():
+    # Enough pairs per firm for cobid_pairs to take underwin of pairs meeting
+    # in few tenders from its per-firm table: the numbers must not change.
+    rng = np.random.default_rng(1)
+    t = np.repeat(np.arange(400), 3)
+    c = np.where(t < 100, rng.integers(0, 5, t.size), rng.integers(0, 60, t.size))  # a few firms meet often
+    w = np.tile([True, False, False], 400)
+    B, W = _market(t, c, w, n_t=400, n_c=60)
+    p = cobid_pairs(B, W)
+    assert (p["n_cobids"] <= 4).sum() * 2 >= 60 * 14 and (p["n_cobids"] > 4).any()
+    ref = pair_wins(B, W, p["company_a"].to_numpy(), p["company_b"].to_numpy(), p["n_cobids"].to_numpy())
+    for col in ref.columns:
+        np.testing.assert_array_equal(p[col].to_numpy(), ref[col].to_numpy(), err_msg=col)

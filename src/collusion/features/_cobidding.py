@@ -478,7 +478,9 @@ def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.
                 B: sp.csr_matrix, won: sp.csr_matrix | np.ndarray) -> pd.DataFrame:
     """The columns of :func:`pair_wins` from the pairs' win counts (float64).
 
-    ``won`` is the winning-bid matrix, or a bool per stored entry of ``B``.
+    ``won`` is the winning-bid matrix, or a bool per stored entry of
+    canonical ``B``; then the counts are exact co-bid and win counts and
+    ``underwin`` may come from a table.
     """
     if isinstance(won, np.ndarray):
         deg = np.diff(B.indptr).astype(np.float64)
@@ -487,6 +489,8 @@ def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.
     else:
         deg = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
         total_wins = np.asarray(won.sum(axis=1), dtype=np.float64).ravel()
+    under_a, under_b = _underwin_sides(n_ab, wins_a, wins_b, a, b, total_wins, deg,
+                                       tabulate=isinstance(won, np.ndarray))
     won_ab = wins_a + wins_b
     with np.errstate(invalid="ignore", divide="ignore"):
         asym = np.where(won_ab > 0, np.abs(wins_a - wins_b) / won_ab, np.nan)
@@ -494,9 +498,49 @@ def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.
         "wins_a": wins_a.astype(np.int64),
         "wins_b": wins_b.astype(np.int64),
         "win_asymmetry": asym,
-        "underwin_a": _underwin(n_ab, wins_a, total_wins[a], deg[a]),
-        "underwin_b": _underwin(n_ab, wins_b, total_wins[b], deg[b]),
+        "underwin_a": under_a,
+        "underwin_b": under_b,
     }, copy=False)
+
+
+#: Co-bid counts up to which :func:`_underwin_sides` looks values up in a table.
+_UNDERWIN_TABLE_N = 4
+
+
+def _underwin_sides(n_ab: np.ndarray, wins_a: np.ndarray, wins_b: np.ndarray, a: np.ndarray, b: np.ndarray,
+                    wins_total: np.ndarray, n_total: np.ndarray, *, tabulate: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_underwin` of both firms of every pair.
+
+    With ``tabulate`` (integer counts, ``0 <= wins <= n_ab``, ``n_ab >= 1``)
+    the value of a side depends on the pair only through ``(firm, n_ab,
+    wins)``, and most pairs of a large market meet in one to four tenders:
+    those values come from a table over every firm and those few counts,
+    computed by the same function, so they are the same numbers (the
+    binomial CDF of tens of millions of pairs took seconds).
+    """
+    N = _UNDERWIN_TABLE_N
+    n_cols = N * (N + 3) // 2  # (n, k) with 1 <= n <= N, 0 <= k <= n
+    n_firms = wins_total.size
+    small = n_ab <= N if tabulate else None
+    if small is None or n_firms * n_cols > 2 * np.count_nonzero(small):  # the table would cost more than it saves
+        return (_underwin(n_ab, wins_a, wins_total[a], n_total[a]),
+                _underwin(n_ab, wins_b, wins_total[b], n_total[b]))
+    tn = np.repeat(np.arange(1, N + 1, dtype=np.float64), np.arange(2, N + 2))
+    tk = np.concatenate([np.arange(n + 1, dtype=np.float64) for n in range(1, N + 1)])
+    t_firm = np.repeat(np.arange(n_firms), n_cols)
+    table = _underwin(np.tile(tn, n_firms), np.tile(tk, n_firms), wins_total[t_firm], n_total[t_firm])
+    del t_firm
+    big = ~small
+    n_s = n_ab[small].astype(np.int64)
+    first = n_s * (n_s + 1) // 2 - 1  # table column of (n, 0)
+    out = []
+    for firm, wins in ((a, wins_a), (b, wins_b)):
+        res = np.empty(n_ab.size)
+        res[small] = table[firm[small] * n_cols + first + wins[small].astype(np.int64)]
+        fb = firm[big]
+        res[big] = _underwin(n_ab[big], wins[big], wins_total[fb], n_total[fb])
+        out.append(res)
+    return out[0], out[1]
 
 
 def suspicious_cobids(
