@@ -20,6 +20,7 @@ from ..features._contracts import (
     group_robust_z,
     payee_roles,
     payment_shares,
+    stack_rows,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
 from ..results import evidence
@@ -236,7 +237,7 @@ class FundsDetector(SurprisalDetector):
         p_members = Ragged.from_columns([project, pj["buyer"].to_numpy(np.int64)], kinds=["project", "buyer"])
         # pj rows are projects in code order (pj["project"] == arange), so tenders group by project code.
         p_tenders = Ragged.from_pairs(t_proj[has], has, len(pj), kind="tender")
-        return Units(pd.concat([contracts, projects], ignore_index=True),
+        return Units(stack_rows([contracts, projects]),
                      Ragged.concat([members, p_members]), Ragged.concat([tenders, p_tenders]))
 
     # ------------------------------------------------------------ evidence

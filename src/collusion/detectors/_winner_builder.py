@@ -16,6 +16,7 @@ from ..features._contracts import (
     payee_roles,
     payment_shares,
     person_company_ties,
+    stack_rows,
 )
 from ..features._surprisal import flag_surprisal
 from ..results import evidence
@@ -192,7 +193,7 @@ class WinnerBuilderDetector(SurprisalDetector):
             tenders.append(Ragged.from_pairs(pair, tender[sel], n_pairs, kind="tender"))
             # Kept for the evidence of pairs: each pair's contracts.
             self._pair_contracts = Ragged.from_pairs(pair, contract[sel], n_pairs, kind="contract")
-        return Units(pd.concat(frames, ignore_index=True), Ragged.concat(members), Ragged.concat(tenders))
+        return Units(stack_rows(frames), Ragged.concat(members), Ragged.concat(tenders))
 
     # ------------------------------------------------------------ evidence
     def _evidence(self, graph: Any, units: pd.DataFrame) -> list[list[dict[str, Any]]]:
