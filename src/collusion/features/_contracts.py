@@ -534,15 +534,21 @@ def payee_roles(
     w = np.asarray(winner, dtype=np.int64)
     b = np.asarray(builder, dtype=np.int64)
     role = np.full(p.size, 3, dtype=np.int8)
-    linked = np.zeros(p.size, dtype=bool)
+    unknown = (p < 0) & (acc < 0)
+    to_builder = (b >= 0) & (p == b)
+    to_winner = (w >= 0) & (p == w)
+    # Ties are looked up only for payments whose role they can decide: most money goes to the winner.
+    open_ = np.flatnonzero(~(unknown | to_builder | to_winner))
+    p, acc, w, b = p[open_], acc[open_], w[open_], b[open_]
+    linked = np.zeros(open_.size, dtype=bool)
     if links is not None:
         linked |= lookup_pairs(links, p, w) | lookup_pairs(links, p, b)
     if owners is not None:
         linked |= lookup_pairs(owners, w, acc) | lookup_pairs(owners, b, acc)
-    role[linked] = 2
-    role[(p < 0) & (acc < 0)] = 4
-    role[(b >= 0) & (p == b)] = 1
-    role[(w >= 0) & (p == w)] = 0
+    role[open_[linked]] = 2
+    role[unknown] = 4
+    role[to_builder] = 1
+    role[to_winner] = 0
     return role
 
 
