@@ -2,12 +2,16 @@
 
 These are the yardsticks of ``benchmarks/run.py``: a pandas ``groupby().apply``
 per tender for the price screens, a Python loop over tenders with a ``dict``
-for co-bidding pair counts, networkx graphs built ``add_edge`` by ``add_edge``,
-and networkx Louvain for co-bidding communities. They compute the *same
-numbers* as the library (the checks below assert it) so that the speed-up the
-benchmark reports compares equal work.
+for co-bidding pair counts, the typed procurement graph rebuilt from the
+market's tables (per-row Python normalisers, dict blocking and one rapidfuzz
+call per candidate pair for entity resolution, networkx ``add_edge`` by
+``add_edge``), a networkx co-bidding graph and networkx Louvain for
+co-bidding communities. They compute the *same numbers* as the library (the
+checks below assert it) so that the speed-up the benchmark reports compares
+equal work.
 
-Nothing here is used by the library; it is deliberately slow, readable code.
+Nothing here is used by the library; it is deliberately straightforward,
+readable code.
 """
 
 from __future__ import annotations
@@ -41,15 +45,19 @@ from collusion.graph._schema import PARTY_KIND_ALIASES
 
 __all__ = [
     "NAIVE_SCREENS",
+    "compare_graphs",
     "compare_pairs",
     "compare_screens",
     "membership_modularity",
     "naive_cobid_counts",
     "naive_cobid_network",
     "naive_communities",
+    "naive_edges_graph",
     "naive_price_screens",
     "naive_typed_graph",
     "partition_modularity",
+    "plain_tables",
+    "resolve",
 ]
 
 #: Screens computed by :func:`naive_price_screens` (the columns of
@@ -241,7 +249,11 @@ def _text(value: Any) -> str | None:
 
 
 def norm_phone(value: Any) -> str | None:
-    """``collusion.graph.normalize_phone`` for one value."""
+    """``collusion.graph.normalize_phone`` for one value.
+
+    >>> norm_phone("0086 13800138000 转 123"), norm_phone("+86 10 6275 1234"), norm_phone("00000000")
+    ('13800138000', '01062751234', None)
+    """
     v = _text(value)
     if v is None:
         return None
@@ -346,7 +358,11 @@ def _words(v: str) -> str:
 
 
 def norm_name(value: Any) -> str | None:
-    """``collusion.graph.normalize_name`` for one value: the matching key of a name."""
+    """``collusion.graph.normalize_name`` for one value: the matching key of a name.
+
+    >>> norm_name("北京华建（集团）股份有限公司"), norm_name("ＡＢＣ Construction Co., Ltd.")
+    ('北京华建', 'abcconstruction')
+    """
     v = _text(value)
     if v is None:
         return None
@@ -438,6 +454,12 @@ def resolve(keys: Mapping[Any, str], order: Callable[[Any], Any], generic_words:
     -------
     list
         ``(node, node, similarity 0-100, "exact" | "fuzzy")``, first node first.
+
+    Examples
+    --------
+    >>> keys = {"C1": "北京华建工程", "C2": "北京华建工程", "C3": "北京华建工程建设", "C4": "上海申通物流"}
+    >>> resolve(keys, order=lambda node: node, generic_words=GENERIC_NAME_WORDS, threshold=80)
+    [('C1', 'C2', 100.0, 'exact'), ('C1', 'C3', 85.7143, 'fuzzy')]
     """
     members: dict[str, list[Any]] = defaultdict(list)
     for node, key in keys.items():
