@@ -10,16 +10,17 @@ import pandas as pd
 from .._arrays import unique_ints
 from .._ragged import Ragged, entity_strings
 from ..features._contracts import (
+    ACCOUNTS_SCRATCH,
     PAYEE_ROLES,
     change_totals,
     cost_overrun_chain,
     disbursement,
     early_payments,
-    graph_accounts,
     graph_ties,
     group_robust_z,
     payee_roles,
     payment_shares,
+    shared_graph_accounts,
     stack_rows,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
@@ -109,6 +110,7 @@ class FundsDetector(SurprisalDetector):
     entity_type: ClassVar[str] = "contract"
     other_type: ClassVar[str | None] = None
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "contracts")
+    _graph_scratch: ClassVar[tuple[str, ...]] = (ACCOUNTS_SCRATCH,)  # payee accounts, shared by analyses 3 and 4
 
     # ------------------------------------------------------------ features
     def _contract_features(self, graph: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -137,7 +139,7 @@ class FundsDetector(SurprisalDetector):
             disb = disbursement(pc, pay_amount, ceiling, paid_at=p["paid_at"].to_numpy())
             early = early_payments(pc, pay_amount, p["paid_at"].to_numpy(), c["signed_at"].to_numpy())
             links, _ = graph_ties(graph)
-            owners, accounts = graph_accounts(graph)
+            owners, accounts = shared_graph_accounts(graph)
             role = payee_roles(m.codes("payments", "payee_id"), accounts, winner[pc], builder[pc], links, owners)
             shares = payment_shares(pc, pay_amount, role, n)
         else:

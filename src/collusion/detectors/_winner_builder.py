@@ -9,13 +9,14 @@ import pandas as pd
 
 from .._ragged import Ragged, entity_strings
 from ..features._contracts import (
+    ACCOUNTS_SCRATCH,
     builder_signals,
-    graph_accounts,
     lending_hubs,
     manager_ties,
     payee_roles,
     payment_shares,
     person_company_ties,
+    shared_graph_accounts,
     stack_rows,
 )
 from ..features._surprisal import flag_surprisal
@@ -88,6 +89,7 @@ class WinnerBuilderDetector(SurprisalDetector):
     entity_type: ClassVar[str] = "contract"
     other_type: ClassVar[str | None] = None
     required_tables: ClassVar[tuple[str, ...]] = ("tenders", "bids", "contracts")
+    _graph_scratch: ClassVar[tuple[str, ...]] = (ACCOUNTS_SCRATCH,)  # payee accounts, shared by analyses 3 and 4
 
     # ------------------------------------------------------------ features
     def _features(self, graph: Any) -> pd.DataFrame:
@@ -112,7 +114,7 @@ class WinnerBuilderDetector(SurprisalDetector):
         if m.has("payments"):
             p = m.payments
             pc = m.codes("payments", "contract_id")
-            owners, accounts = graph_accounts(graph)
+            owners, accounts = shared_graph_accounts(graph)
             role = payee_roles(m.codes("payments", "payee_id"), accounts, winner[pc], builder[pc],
                                links=None, owners=owners)
             # Only builders other than the winner count: a payee equal to the winner is role 0 already.

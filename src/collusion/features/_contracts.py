@@ -28,6 +28,7 @@ from ._segments import group_order, segment_broadcast, segment_ids
 from ._thresholds import robust_z
 
 __all__ = [
+    "ACCOUNTS_SCRATCH",
     "PAYEE_ROLES",
     "builder_signals",
     "change_totals",
@@ -45,6 +46,7 @@ __all__ = [
     "payment_shares",
     "person_company_ties",
     "segment_cumsum",
+    "shared_graph_accounts",
     "stack_rows",
     "to_days",
 ]
@@ -491,6 +493,22 @@ def graph_accounts(graph: Any) -> tuple[sp.csr_matrix, np.ndarray]:
     per_cat = np.append(graph.codes("account", np.where(pd.isna(canon), "", canon)), -1)
     codes = np.asarray(cat.codes, dtype=np.int64)
     return owners, per_cat[np.where(codes >= 0, codes, per_cat.size - 1)]
+
+
+#: ``graph.__dict__`` key under which :func:`shared_graph_accounts` keeps its result.
+ACCOUNTS_SCRATCH = "_payment_accounts"
+
+
+def shared_graph_accounts(graph: Any) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`graph_accounts`, computed once per graph for the analyses that read it (3 and 4).
+
+    Detectors that call it list :data:`ACCOUNTS_SCRATCH` in their ``_graph_scratch``,
+    so :func:`~collusion.screen` drops it once the last of them has run.
+    """
+    cached = graph.__dict__.get(ACCOUNTS_SCRATCH)
+    if cached is None:
+        cached = graph.__dict__[ACCOUNTS_SCRATCH] = graph_accounts(graph)
+    return cached
 
 
 def payee_roles(
