@@ -212,3 +212,13 @@ def test_cobid_pairs_underwin_table_matches_pair_wins():
     ref = pair_wins(B, W, p["company_a"].to_numpy(), p["company_b"].to_numpy(), p["n_cobids"].to_numpy())
     for col in ref.columns:
         np.testing.assert_array_equal(p[col].to_numpy(), ref[col].to_numpy(), err_msg=col)
+
+
+def test_binomial_tail_table_gives_the_same_numbers():
+    from collusion.features._cobidding import _binom_logsf_at_least
+
+    rng = np.random.default_rng(2)
+    n = rng.integers(0, 90, 20_000).astype(np.float64)  # counts above the table size too
+    k = np.floor(rng.random(n.size) * (n + 1))
+    k[:3], n[:3] = [0.5, -1.0, 5.0], [2.0, 3.0, np.nan]  # not counts: computed directly
+    np.testing.assert_array_equal(_binom_logsf_at_least(k, n, 0.13), stats.binom.logsf(k - 1, n, 0.13))

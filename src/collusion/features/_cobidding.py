@@ -606,12 +606,39 @@ def suspicious_cobids(
         k = _pair_lookup(S, np.asarray(company_a, dtype=np.int64), np.asarray(company_b, dtype=np.int64))
     else:
         k = np.asarray(n_suspicious, dtype=np.float64)
-    logp = -stats.binom.logsf(k - 1, n, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k.size)
+    logp = -_binom_logsf_at_least(k, n, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k.size)
     return pd.DataFrame({
         "n_suspicious": k.astype(np.int64),
         "expected": n * q,
         "logp": np.maximum(np.nan_to_num(logp, nan=0.0, posinf=300.0), 0.0),
     })
+
+
+#: Trial counts up to which :func:`_binom_logsf_at_least` looks values up in a table.
+_LOGSF_TABLE_N = 64
+
+
+def _binom_logsf_at_least(k: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """``stats.binom.logsf(k - 1, n, q)``: log P(X >= k) for ``X ~ Binomial(n, q)``, elementwise.
+
+    With one ``q`` for all pairs the value depends only on ``(k, n)``, and
+    millions of pairs share a few thousand small counts: those come from a
+    table computed by the same call, so they are the same numbers.
+    """
+    N = _LOGSF_TABLE_N
+    size = (N + 1) * (N + 2) // 2  # (n, k) with 0 <= k <= n <= N
+    small = (n <= N) & (k >= 0) & (k <= n) & (k == np.floor(k)) & (n == np.floor(n))
+    if 2 * size > np.count_nonzero(small):  # the table would cost more than it saves
+        return stats.binom.logsf(k - 1, n, q)
+    tn = np.repeat(np.arange(N + 1, dtype=np.float64), np.arange(1, N + 2))
+    tk = np.concatenate([np.arange(m + 1, dtype=np.float64) for m in range(N + 1)])
+    table = stats.binom.logsf(tk - 1, tn, q)
+    out = np.empty(k.size)
+    n_s = n[small].astype(np.int64)
+    out[small] = table[n_s * (n_s + 1) // 2 + k[small].astype(np.int64)]
+    big = ~small
+    out[big] = stats.binom.logsf(k[big] - 1, n[big], q)
+    return out
 
 
 def _underwin(n_shared: np.ndarray, wins_shared: np.ndarray, wins_total: np.ndarray, n_total: np.ndarray) -> np.ndarray:
