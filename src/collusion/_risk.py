@@ -214,7 +214,9 @@ def risk_index(
     explain = (score >= LEVELS[0][1]) | (rank <= max_explained)
     keep = explain[best_ent]
     sel = np.flatnonzero(keep)
-    sel = sel[np.lexsort((-best_c[sel], best_ent[sel]))]
+    # A score floor and a rank cut are both prefixes of the rank order, so the explained
+    # entities are the index's top rows: their findings are laid out in rank order.
+    sel = sel[np.lexsort((-best_c[sel], rank[best_ent[sel]]))]
     # The strongest ``max_contributions`` findings of each explained entity, in that order.
     ent_sel = best_ent[sel]
     starts = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1]
@@ -229,19 +231,13 @@ def risk_index(
     fids = results["finding_id"].array.take(kept[best_rows[sel]]).tolist()
     flat = [{"signal": sg, "value": c, "baseline": nan, "detail": dt, "path": [f]}
             for sg, c, dt, f in zip(signal[dcode].tolist(), best_c[sel].tolist(), detail[dcode].tolist(), fids)]
-    # Each explained entity's records and contributions go straight to its output row
-    # (rank - 1): no dictionary keyed by entity, no lookup per entity.
-    n_out = len(score)
-    evidence: list[list[dict]] = [[] for _ in range(n_out)]
-    contributions: list[dict] = [{} for _ in range(n_out)]
-    if sel.size:
-        starts = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1]
-        ends = np.r_[starts[1:], sel.size].tolist()
-        out_row = (rank[ent_sel[starts]] - 1).tolist()
-        vals = np.round(best_c[sel], 6).tolist()  # finding id -> contribution, from the same slices
-        for i, a, b in zip(out_row, starts.tolist(), ends):
-            evidence[i] = flat[a:b]
-            contributions[i] = dict(zip(fids[a:b], vals[a:b]))
+    # One span of records per explained entity, in rank order: the first rows of the output.
+    bounds_e = np.r_[0, np.flatnonzero(np.diff(ent_sel)) + 1, sel.size] if sel.size else np.zeros(1, np.int64)
+    spans = list(zip(bounds_e[:-1].tolist(), bounds_e[1:].tolist()))
+    vals = np.round(best_c[sel], 6).tolist()  # finding id -> contribution, from the same slices
+    quiet = len(score) - len(spans)
+    evidence = [flat[a:b] for a, b in spans] + [[] for _ in range(quiet)]
+    contributions = [dict(zip(fids[a:b], vals[a:b])) for a, b in spans] + [{} for _ in range(quiet)]
     o = rank_order
     take = pa.array(o)
     labels = ent_keys.take(take)
