@@ -297,10 +297,15 @@ class AffinityDetector(BaseDetector):
         }
         del triples
         table = self._extra(table, m)
-        # Sorted once by (pair, tender), so evidence for any unit is a slice.
-        order = np.argsort(trip["pair"].astype(np.int64) * n_t + trip["tender"])  # (pair, tender) is unique
-        triples = pd.DataFrame({k: v[order] for k, v in trip.items()}, copy=False)
-        del trip, order
+        # Sorted by (pair, tender), so evidence for any unit is a slice. The triples come by
+        # (pair, bid), which is that order already when bids are listed by tender.
+        key = trip["pair"].astype(np.int64) * n_t + trip["tender"]  # (pair, tender) is unique
+        if np.any(key[1:] < key[:-1]):
+            order = np.argsort(key)
+            trip = {k: v[order] for k, v in trip.items()}
+            del order
+        triples = pd.DataFrame(trip, copy=False)
+        del trip, key
 
         links = context_links(graph, self.context_type)
         table = self._attach_links(table, links, n_c)

@@ -59,7 +59,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from .._arrays import varies_within
+from .._arrays import unique_ints, varies_within
 from ._surprisal import binom_surprisal
 
 __all__ = [
@@ -251,31 +251,78 @@ def cooccurrence(
     """
     context = np.asarray(context, dtype=np.int64)
     context_tender = np.asarray(context_tender, dtype=np.int64)
-    bid_tender = np.asarray(bid_tender, dtype=np.int64)
     ok = (context >= 0) & (context_tender >= 0)
     context, context_tender = context[ok], context_tender[ok]
-    n_x = int(context.max()) + 1 if context.size else 0
+    if context.size:
+        # One row per distinct (X, tender): the product is 0/1.
+        n_x = int(context.max()) + 1
+        key = unique_ints(context_tender * n_x + context)
+        context, context_tender = key % n_x, key // n_x
+    x, bid = _context_bids(context, context_tender, np.asarray(bid_tender, dtype=np.int64), n_tenders=n_tenders)
+    order = np.lexsort((bid, x))
+    return x[order], bid[order]
+
+
+def _context_bids(
+    context: np.ndarray, context_tender: np.ndarray, bid_tender: np.ndarray, *, n_tenders: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (context, bid) rows of ``E @ B`` in no particular order, for distinct valid (X, tender) pairs.
+
+    Each (X, tender) pair is expanded into the bids of its tender by a repeat over
+    the tenders' bid ranges: no sparse product and no sort of the rows (callers
+    order them by the key they need, once).
+    """
     if context_tender.size and np.bincount(context_tender, minlength=n_tenders).max() == 1:
-        # One context per tender (buyers, agents): the product is a relabelling of the
-        # bids; a stable sort by context keeps the (x, bid) order of the general case.
+        # One context per tender (buyers, agents): the product is a relabelling of the bids.
         of_tender = np.full(n_tenders, -1, dtype=np.int64)
         of_tender[context_tender] = context
         x = of_tender[bid_tender]
         bid = np.flatnonzero(x >= 0)
-        x = x[bid]
-        order = np.argsort(x, kind="stable")
-        return x[order], bid[order]
-    e = sp.csr_matrix((np.ones(context.size, dtype=np.int64), (context, context_tender)), shape=(n_x, n_tenders))
-    e.sum_duplicates()
-    e.data[:] = 1
-    b = sp.csr_matrix(
-        (np.ones(bid_tender.size, dtype=np.int64), (bid_tender, np.arange(bid_tender.size))),
-        shape=(n_tenders, bid_tender.size),
-    )
-    prod = (e @ b).tocsr()
-    prod.sort_indices()
-    x = np.repeat(np.arange(n_x, dtype=np.int64), np.diff(prod.indptr))
-    return x, prod.indices.astype(np.int64)
+        return x[bid], bid
+    by_tender = None
+    if bid_tender.size and np.any(bid_tender[1:] < bid_tender[:-1]):
+        by_tender = np.argsort(bid_tender, kind="stable")
+    start = np.zeros(n_tenders + 1, dtype=np.int64)
+    np.cumsum(np.bincount(bid_tender, minlength=n_tenders), out=start[1:])
+    size = start[context_tender + 1] - start[context_tender]
+    x = np.repeat(context, size)
+    # Position of each row in the tender-ordered bids: its range start plus its rank in the range.
+    bid = np.repeat(start[context_tender] - (np.cumsum(size) - size), size)
+    bid += np.arange(bid.size, dtype=np.int64)
+    if by_tender is not None:
+        bid = by_tender[bid]
+    return x, bid
+
+
+def _pair_rows(
+    context: np.ndarray, bid: np.ndarray, bid_company: np.ndarray, *, n_companies: int, n_bids: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group (context, bid) rows by pair ``context * n_companies + company``, ordered by (pair, bid).
+
+    Returns the sorted distinct pair keys, each row's pair number and each row's
+    bid. Pair key and bid are packed into one int64 and sorted by value (numpy's
+    SIMD sort of plain integers): one sort orders the rows and groups them, and
+    within a pair the rows stay in bid order whatever order they came in, so
+    per-pair sums add in the same order. Keys too large to pack fall back to a
+    lexsort.
+    """
+    key = context * n_companies + bid_company[bid]
+    bits = max(n_bids - 1, 1).bit_length()
+    if key.size and int(key.max()) < 1 << (63 - bits):
+        packed = np.sort((key << bits) | bid)
+        del key
+        bid = packed & ((1 << bits) - 1)
+        packed >>= bits
+        key = packed
+    elif key.size:
+        order = np.lexsort((bid, key))
+        key, bid = key[order], bid[order]
+    start = np.empty(key.size, dtype=bool)
+    if key.size:
+        start[0] = True
+        np.not_equal(key[1:], key[:-1], out=start[1:])
+    pair = np.cumsum(start) - 1
+    return key[start], pair, bid
 
 
 # ------------------------------------------------------------------- strength
@@ -482,7 +529,8 @@ def pair_affinity(
         Also return the triples (one row per bid of C in an awarded tender
         of X): ``pair`` (row of the result), ``tender``, ``bid`` (row in the
         bid arrays), ``is_winner`` and ``p`` (win probability under the
-        null; 1 for single-bid tenders). Detectors use them for evidence.
+        null; 1 for single-bid tenders), ordered by (pair, bid). Detectors
+        use them for evidence.
 
     Returns
     -------
@@ -540,8 +588,11 @@ def pair_affinity(
     ctx, ctt = ctx[keep], ctt[keep]
     if ctx.size:
         n_ctx = int(ctx.max()) + 1
-        _, first = np.unique(ctt * n_ctx + ctx, return_index=True)
-        ctx, ctt = ctx[first], ctt[first]
+        key = ctt * n_ctx + ctx
+        if np.any(key[1:] <= key[:-1]):  # callers usually pass distinct pairs by (tender, X) already
+            _, first = np.unique(key, return_index=True)
+            ctx, ctt = ctx[first], ctt[first]
+        del key
     ctx_aw = awarded[ctt]
 
     # Strength model (global) and the per-bid probability under it.
@@ -558,10 +609,11 @@ def pair_affinity(
         inv_s = np.where(bid_inf, 1.0 / s_t[bt], 0.0)
     company_exposure = np.bincount(bc, weights=inv_s, minlength=n_companies)
 
-    # Triples (X, bid) of the product E @ B, awarded tenders only.
-    x, b = cooccurrence(ctx[ctx_aw], ctt[ctx_aw], bt, n_tenders=n_tenders)
-    t, c, w, inf = bt[b], bc[b], bw[b], bid_inf[b]
-    uniq, pair = _group(x * n_companies + c)
+    # Triples (X, bid) of the product E @ B, awarded tenders only, ordered by (pair, bid).
+    x, b = _context_bids(ctx[ctx_aw], ctt[ctx_aw], bt, n_tenders=n_tenders)
+    uniq, pair, b = _pair_rows(x, b, bc, n_companies=n_companies, n_bids=bt.size)
+    del x
+    t, w, inf = bt[b], bw[b], bid_inf[b]
     px, pc = uniq // n_companies, uniq % n_companies
     n_pairs = uniq.size
 
@@ -584,7 +636,7 @@ def pair_affinity(
         kept = tenders >= min_tenders
         sel = kept[pair]
         remap = np.cumsum(kept) - 1
-        x, b, t, c, w, inf = x[sel], b[sel], t[sel], c[sel], w[sel], inf[sel]
+        b, t, w, inf = b[sel], t[sel], w[sel], inf[sel]
         pair = remap[pair[sel]]
         uniq, px, pc, tenders = uniq[kept], px[kept], pc[kept], tenders[kept]
         n_pairs = uniq.size
@@ -603,7 +655,7 @@ def pair_affinity(
             np.maximum(company_exposure[pc] - exposure_x, 0.0) + strength_prior
         )
         rt = r_out[pair]
-        p = np.where(inf, rt / np.maximum(s_t[t] - r[c] + rt, 1e-12), 0.0)
+        p = np.where(inf, rt / np.maximum(s_t[t] - r[pc][pair] + rt, 1e-12), 0.0)
     else:
         r_out = np.ones(n_pairs)
         p = np.where(inf, 1.0 / np.maximum(n_bids[t], 1), 0.0)
