@@ -964,6 +964,21 @@ def _party_edges(graph: Any, relation: str, src_type: str, dst_type: str) -> pd.
     return frame
 
 
+def _relation_ends(graph: Any, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Declared relations between node types ``a`` and ``b`` in either direction: (code of a, code of b, kind)."""
+    ends: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for src_type, dst_type in ((a, b), (b, a)):
+        f = _party_edges(graph, "relations", src_type, dst_type)
+        if not len(f):
+            continue
+        s, d = f["src"].to_numpy(np.int64), f["dst"].to_numpy(np.int64)
+        kind = f["kind"].astype(str).to_numpy()
+        ends.append((s, d, kind) if src_type == a else (d, s, kind))
+    if not ends:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    return tuple(np.concatenate([e[i] for e in ends]) for i in range(3))  # type: ignore[return-value]
+
+
 def context_links(graph: Any, context_type: str) -> pd.DataFrame:
     """Direct ties between context parties (buyer, agent, expert) and companies.
 
@@ -1053,34 +1068,28 @@ def context_links(graph: Any, context_type: str) -> pd.DataFrame:
             "tender": np.where(from_bid, joined["tender"].to_numpy(np.int64), -1),
         }))
 
-    # Declared relations, direct or through one person.
-    rel = graph.edges("relations")
-    if len(rel):
-        st = rel["src_type"].astype(str).to_numpy()
-        dt = rel["dst_type"].astype(str).to_numpy()
-        s, d = rel["src"].to_numpy(np.int64), rel["dst"].to_numpy(np.int64)
-        kind = rel["kind"].astype(str).to_numpy()
-        # Undirected view: (type a, code a, type b, code b, kind) both ways.
-        ta, ca, tb, cb, kk = (np.r_[st, dt], np.r_[s, d], np.r_[dt, st], np.r_[d, s], np.r_[kind, kind])
-        direct = (ta == context_type) & (tb == "company") & (ca < n_ctx) & (cb < n_comp)
-        if direct.any():
-            parts.append(pd.DataFrame({
-                "context": ca[direct], "company": cb[direct], "link": "relation",
-                "via": kk[direct], "tender": -1,
-            }))
-        xp = pd.DataFrame({"context": ca, "person": cb, "kind_x": kk})[
-            (ta == context_type) & (tb == "person") & (ca < n_ctx)]
-        pc = pd.DataFrame({"person": ca, "company": cb, "kind_c": kk})[
-            (ta == "person") & (tb == "company") & (cb < n_comp)]
-        via = xp.merge(pc, on="person")
-        if len(via):
-            parts.append(pd.DataFrame({
-                "context": via["context"].to_numpy(np.int64),
-                "company": via["company"].to_numpy(np.int64),
-                "link": "relation_via_person",
-                "via": [f"person:{p}" for p in graph.ids("person", via["person"].to_numpy())],
-                "tender": -1,
-            }))
+    # Declared relations, direct or through one person, read per pair of node types: the
+    # polymorphic "relations" table would label all of its rows with their types first.
+    direct = _relation_ends(graph, context_type, "company")
+    keep = (direct[0] < n_ctx) & (direct[1] < n_comp)
+    if keep.any():
+        parts.append(pd.DataFrame({
+            "context": direct[0][keep], "company": direct[1][keep], "link": "relation",
+            "via": direct[2][keep], "tender": -1,
+        }))
+    xp = _relation_ends(graph, context_type, "person")
+    pc = _relation_ends(graph, "person", "company")
+    xp = pd.DataFrame({"context": xp[0], "person": xp[1]})[xp[0] < n_ctx]
+    pc = pd.DataFrame({"person": pc[0], "company": pc[1]})[pc[1] < n_comp]
+    via = xp.merge(pc, on="person")
+    if len(via):
+        parts.append(pd.DataFrame({
+            "context": via["context"].to_numpy(np.int64),
+            "company": via["company"].to_numpy(np.int64),
+            "link": "relation_via_person",
+            "via": [f"person:{p}" for p in graph.ids("person", via["person"].to_numpy())],
+            "tender": -1,
+        }))
 
     cols = ["context", "company", "link", "via", "n_bids", "tender", "path"]
     if not parts:
