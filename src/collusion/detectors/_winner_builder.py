@@ -20,13 +20,28 @@ from ..features._contracts import (
     stack_rows,
 )
 from ..features._surprisal import flag_surprisal
-from ..results import evidence
 from ._base import SurprisalDetector, Units
 
 __all__ = ["WinnerBuilderDetector"]
 
 #: Cap on the hub term (nats): one extreme hub must not drown every other signal.
 _HUB_CAP = 30.0
+
+
+#: Unit columns the evidence records read.
+_EVIDENCE_FIELDS = (
+    "unit", "entity_id", "other_id", "tender_ids", "builder_differs", "builder_known", "builder_lost",
+    "share_builder", "paid", "pm_tied_builder", "pm_elsewhere", "winner_builders", "winner_expected",
+    "winner_contracts", "n_contracts", "n_lost", "n_pm_builder", "hub_surprisal",
+)
+_NAN = float("nan")
+
+
+def _record(signal: str, value: float, baseline: float | None, detail: str, path: list[str]) -> dict[str, Any]:
+    """:func:`collusion.results.evidence` for a record whose strings are built already (tens of thousands
+    of records at a million tenders: no keyword parsing, no ``str`` per path element)."""
+    return {"signal": signal, "value": float(value), "baseline": _NAN if baseline is None else float(baseline),
+            "detail": detail, "path": path}
 
 
 class WinnerBuilderDetector(SurprisalDetector):
@@ -220,7 +235,9 @@ class WinnerBuilderDetector(SurprisalDetector):
             for i, a, b in zip(np.flatnonzero(is_pair).tolist(), bounds[:-1], bounds[1:]):
                 contract_ids[i] = ids[a:b]
         out: list[list[dict[str, Any]]] = []
-        for i, row in enumerate(units.itertuples(index=False)):
+        # Only the fields the records read: a row tuple of every signal column cost more than the records.
+        fields = [c for c in _EVIDENCE_FIELDS if c in units.columns]
+        for i, row in enumerate(units[fields].itertuples(index=False)):
             if row.unit == "pair":
                 out.append(self._pair_evidence(row, contract_ids[i], market_lending))
             else:
@@ -241,57 +258,57 @@ class WinnerBuilderDetector(SurprisalDetector):
         recs: list[dict[str, Any]] = []
         if not row.builder_differs:
             detail = "the winner builds the contract itself" if row.builder_known else "no builder recorded"
-            recs.append(evidence("builder_differs", 0.0, market_lending, detail=detail, path=[w, "signs", k]))
+            recs.append(_record("builder_differs", 0.0, market_lending, detail, [w, "signs", k]))
             return recs
         b = f"company:{builder}"
-        recs.append(evidence("builder_differs", 1.0, market_lending,
-                             detail=f"{b} builds a contract that {w} won",
-                             path=[w, "signs", k, "builds", b]))
+        recs.append(_record("builder_differs", 1.0, market_lending,
+                            f"{b} builds a contract that {w} won",
+                            [w, "signs", k, "builds", b]))
         if row.builder_lost:
-            recs.append(evidence("builder_lost", 1.0, None, detail=f"{b} bid in {t} and lost to {w}",
-                                 path=[b, "bids", t, "awarded", k]))
+            recs.append(_record("builder_lost", 1.0, None, f"{b} bid in {t} and lost to {w}",
+                                [b, "bids", t, "awarded", k]))
         if row.share_builder > 0:
-            recs.append(evidence("share_paid_to_builder", row.share_builder, 0.0,
-                                 detail=f"{row.share_builder:.0%} of the {row.paid:,.0f} paid went to {b}",
-                                 path=[k, "paid", b]))
+            recs.append(_record("share_paid_to_builder", row.share_builder, 0.0,
+                                f"{row.share_builder:.0%} of the {row.paid:,.0f} paid went to {b}",
+                                [k, "paid", b]))
         if row.pm_tied_builder or row.pm_elsewhere:
             p = f"person:{manager}"
             where = b if row.pm_tied_builder else "another firm"
-            recs.append(evidence("project_manager_elsewhere", 1.0, 0.0,
-                                 detail=f"the project manager {p} is tied to {where}, not to {w}",
-                                 path=[p, "relations", b, "builds", k] if row.pm_tied_builder else [p, "manages", k]))
+            recs.append(_record("project_manager_elsewhere", 1.0, 0.0,
+                                f"the project manager {p} is tied to {where}, not to {w}",
+                                [p, "relations", b, "builds", k] if row.pm_tied_builder else [p, "manages", k]))
         if row.winner_builders > 1:
-            recs.append(evidence("winner_lends_to_builders", float(row.winner_builders), float(row.winner_expected),
-                                 detail=f"{w} has {int(row.winner_builders)} different builders on "
-                                        f"{int(row.winner_contracts)} contracts",
-                                 path=[w, "signs", k, "builds", b]))
+            recs.append(_record("winner_lends_to_builders", float(row.winner_builders), float(row.winner_expected),
+                                f"{w} has {int(row.winner_builders)} different builders on "
+                                f"{int(row.winner_contracts)} contracts",
+                                [w, "signs", k, "builds", b]))
         return recs
 
     @staticmethod
     def _pair_evidence(row: Any, contract_ids: list[str], market_lending: float) -> list[dict[str, Any]]:
         w, b = f"company:{row.entity_id}", f"company:{row.other_id}"
         recs = [
-            evidence("contracts_built_for_winner", float(row.n_contracts), None,
-                     detail=f"{b} builds {int(row.n_contracts)} contract(s) won by {w}: {', '.join(contract_ids[:10])}",
-                     path=[w, "signs", f"contract:{contract_ids[0]}", "builds", b]),
+            _record("contracts_built_for_winner", float(row.n_contracts), None,
+                    f"{b} builds {int(row.n_contracts)} contract(s) won by {w}: {', '.join(contract_ids[:10])}",
+                    [w, "signs", f"contract:{contract_ids[0]}", "builds", b]),
         ]
         if row.n_lost:
-            recs.append(evidence("builder_lost_same_tender", float(row.n_lost), None,
-                                 detail=f"{b} bid and lost in {int(row.n_lost)} of those tenders",
-                                 path=[b, "bids", f"tender:{row.tender_ids[0]}"]))
+            recs.append(_record("builder_lost_same_tender", float(row.n_lost), None,
+                                f"{b} bid and lost in {int(row.n_lost)} of those tenders",
+                                [b, "bids", f"tender:{row.tender_ids[0]}"]))
         if row.share_builder > 0:
-            recs.append(evidence("share_paid_to_builder", float(row.share_builder), 0.0,
-                                 detail=f"on average {row.share_builder:.0%} of the payments went to {b}",
-                                 path=[f"contract:{contract_ids[0]}", "paid", b]))
+            recs.append(_record("share_paid_to_builder", float(row.share_builder), 0.0,
+                                f"on average {row.share_builder:.0%} of the payments went to {b}",
+                                [f"contract:{contract_ids[0]}", "paid", b]))
         if row.n_pm_builder:
-            recs.append(evidence("project_manager_of_builder", float(row.n_pm_builder), 0.0,
-                                 detail=f"on {int(row.n_pm_builder)} contract(s) the project manager is tied to {b}",
-                                 path=[b, "builds", f"contract:{contract_ids[0]}"]))
+            recs.append(_record("project_manager_of_builder", float(row.n_pm_builder), 0.0,
+                                f"on {int(row.n_pm_builder)} contract(s) the project manager is tied to {b}",
+                                [b, "builds", f"contract:{contract_ids[0]}"]))
         if row.hub_surprisal > 0:
-            recs.append(evidence("winner_lending_hub", float(row.hub_surprisal), float(-np.log(0.5)),
-                                 detail=f"{w} lends to more builders than its contracts predict "
-                                        f"(market lending share {market_lending:.1%})",
-                                 path=[w, "signs", f"contract:{contract_ids[0]}"]))
+            recs.append(_record("winner_lending_hub", float(row.hub_surprisal), float(-np.log(0.5)),
+                                f"{w} lends to more builders than its contracts predict "
+                                f"(market lending share {market_lending:.1%})",
+                                [w, "signs", f"contract:{contract_ids[0]}"]))
         return recs
 
 
