@@ -265,6 +265,43 @@ def test_projection_matches_naive_reference(global_random_seed):
     assert full.number_of_nodes() == G.n("company")
 
 
+@pytest.mark.parametrize("path", [("company", "tender", "company"), ("company", "trace", "company"),
+                                  ("company", "wins", "tender", "wins", "company"), ("tender", "company", "tender"),
+                                  ("trace", "company", "trace"), ("buyer", "tender", "buyer")])
+def test_symmetric_metapath_equals_the_product(global_random_seed, small, path):
+    # A path out and back through one relation is counted from pairs, not by a sparse
+    # product: the same canonical int64 matrix, and the projection keeps its upper triangle.
+    from collusion.graph._metapath import _gram_factor, _hop_matrix, parse_metapath
+
+    for G in (build_graph(_random_market(global_random_seed), resolve=False), small):
+        hops = parse_metapath(path)
+        assert _gram_factor(G, hops, True) is not None
+        want = _hop_matrix(G, *hops[0], True) @ _hop_matrix(G, *hops[1], True)
+        want = want.astype(np.int64).tocsr()
+        want.sum_duplicates()
+        got = G.metapath(*path)
+        assert got.dtype == np.int64 and got.has_sorted_indices and got.shape == want.shape
+        for a, b in ((got.indptr, want.indptr), (got.indices, want.indices), (got.data, want.data)):
+            np.testing.assert_array_equal(a, b)
+        if path[0] == path[-1] and path[0] != "trace":
+            h = projection(G, path[0], via=path[len(path) // 2], relation=path[1] if len(path) == 5 else None,
+                           backend="igraph")
+            upper = sp.triu(want, k=1).tocoo()
+            ids = G.ids(path[0], np.arange(G.n(path[0])))
+            assert [(h.vs[e.source]["name"], h.vs[e.target]["name"], e["weight"]) for e in h.es] == [
+                (str(ids[r]), str(ids[c]), int(w)) for r, c, w in zip(upper.row, upper.col, upper.data)]
+
+
+def test_metapath_both_ways_relation_is_not_a_transpose(small):
+    from collusion.graph._metapath import _gram_factor, parse_metapath
+
+    # ``relations`` may run person -> company and company -> person: two tables, no H @ H.T.
+    hops = parse_metapath(["company", "relations", "person", "relations", "company"])
+    assert _gram_factor(small, hops, True) is None
+    assert _gram_factor(small, parse_metapath(["company", "same_as", "company", "same_as", "company"]), True) is None
+    assert _gram_factor(small, parse_metapath(["company", "tender", "company"]), False) is None
+
+
 # --------------------------------------------------------------------------- properties
 
 _tender_lists = st.lists(st.sets(st.integers(0, 7), min_size=1, max_size=5), min_size=1, max_size=12)

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from .._arrays import unique_ints
 from ._graph import EdgeKey, ProcurementGraph, parse_node
+from ._metapath import _upper_counts
 from ._schema import NODE_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -287,24 +286,33 @@ def projection(
     if backend not in ("networkx", "igraph"):
         raise ValueError(f"backend must be 'networkx' or 'igraph', got {backend!r}")
     path = [node_type, relation, via, relation, node_type] if relation else [node_type, via, node_type]
-    counts = G.metapath(*path)
-    upper = sp.triu(counts, k=1).tocoo()
-    keep = upper.data >= min_weight
-    rows, cols, w = upper.row[keep], upper.col[keep], upper.data[keep]
-    diag = counts.diagonal()
+    rows, cols, w, diag = _upper_counts(G, *path)
+    if min_weight > 1:
+        keep = w >= min_weight
+        rows, cols, w = rows[keep], cols[keep], w[keep]
+    n_all = G.n(node_type)
     if include_isolates:
-        nodes = np.arange(G.n(node_type))
+        nodes = np.arange(n_all)
     else:
-        nodes = unique_ints(np.concatenate([rows, cols]))
+        # Codes are below n: a mask gives the sorted distinct endpoints without sorting 2 × 22M codes.
+        seen = np.zeros(n_all, dtype=bool)
+        seen[rows] = True
+        seen[cols] = True
+        nodes = np.flatnonzero(seen)
     ids = G.ids(node_type, nodes)
     if backend == "igraph":
         import igraph as ig
 
-        pos = np.full(G.n(node_type), -1, dtype=np.int64)
+        pos = np.full(n_all, -1, dtype=np.int64)
         pos[nodes] = np.arange(len(nodes))
         h = ig.Graph(n=len(nodes), directed=False)
-        # An (m, 2) integer array, not a list of pairs: 0.3 s instead of 1.1 s for 777k edges.
-        h.add_edges(np.column_stack([pos[rows], pos[cols]]))
+        # An (m, 2) integer array, not a list of pairs: 0.3 s instead of 1.1 s for 777k edges
+        # (igraph's own memoryview path is slower still: it goes through Python lists).
+        edges = np.empty((len(rows), 2), dtype=np.int64)
+        np.take(pos, rows, out=edges[:, 0])
+        np.take(pos, cols, out=edges[:, 1])
+        h.add_edges(edges)
+        del edges
         h.vs["name"] = [str(i) for i in ids]
         h.vs["type"] = [node_type] * len(nodes)
         h.vs["n"] = diag[nodes].astype(int).tolist()

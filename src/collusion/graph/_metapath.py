@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..features._cobidding import _cobid_incidences
 from ._schema import DEFAULT_RELATIONS, EDGE_TYPES, NODE_TYPES, TRACE_NODE_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,12 +129,116 @@ def metapath(G: ProcurementGraph, *path: str, binary: bool = True) -> sp.csr_mat
     if len(path) == 1 and not isinstance(path[0], str):
         path = tuple(path[0])
     hops = parse_metapath(path)
-    result: sp.csr_matrix | None = None
-    for a, rel, b in hops:
-        m = _hop_matrix(G, a, rel, b, binary)
-        result = m if result is None else (result @ m).tocsr()
+    H = _gram_factor(G, hops, binary)
+    if H is not None:
+        result = _symmetric(*_gram_upper(H))
+    else:
+        result = None
+        for a, rel, b in hops:
+            m = _hop_matrix(G, a, rel, b, binary)
+            result = m if result is None else (result @ m).tocsr()
     assert result is not None
     result = result.astype(np.int64, copy=False)
     result.sum_duplicates()
     result.sort_indices()
     return result
+
+
+def _gram_factor(G: ProcurementGraph, hops: list[tuple[str, str | None, str]], binary: bool) -> sp.csr_matrix | None:
+    """``H`` when the meta-path's product is ``H @ H.T`` with a 0/1 ``H``, else ``None``.
+
+    That is a two-hop path out and back through one relation (company–tender–company,
+    company–trace–company): its second hop matrix is the transpose of the first.
+    """
+    if not binary or len(hops) != 2:
+        return None
+    (a, rel, via), (_, rel2, end) = hops
+    if a != end or rel != rel2 or a == via:
+        return None
+    if TRACE not in (a, via):
+        # A relation that may run both ways between the two types (``relations``
+        # between persons and companies) has two edge tables, not one and its transpose.
+        name, reverse = _relation_for(a, rel, via)
+        if (name, not reverse) != _relation_for(via, rel, a):
+            return None
+    return _hop_matrix(G, a, rel, via, binary)
+
+
+def _gram_upper(H: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Strict upper triangle of ``H @ H.T`` (0/1 ``H``) in CSR layout, and its diagonal.
+
+    Returns ``indptr``, ``indices`` (ascending in each row), ``counts`` (int64) and
+    ``diag`` (int64, the non-zeros of each row of ``H``). The pairs of each column of
+    ``H`` are enumerated already grouped by pair (no comparison sort, no general
+    sparse product): 1.5-2 s instead of 6 s for the company–tender–company counts of
+    a 1M-tender market, whose scipy product spends most of its time on two passes of
+    a linked-list accumulator and on sorting the 45M output indices.
+    """
+    if not H.has_canonical_format:
+        H = H.copy()
+        H.sum_duplicates()  # the structure is all that matters: H is 0/1
+    n = H.shape[0]
+    diag = np.diff(H.indptr).astype(np.int64)
+    if H.nnz == 0:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), diag
+    a_ptr, b, _, _ = _cobid_incidences(H, None)
+    # A pair's count is the length of its run of incidences inside row a.
+    new = np.empty(b.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(b[1:], b[:-1], out=new[1:])
+    new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True
+    starts = np.flatnonzero(new)
+    counts = np.diff(starts, append=b.size).astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(new, dtype=np.int64)])[a_ptr]
+    return indptr, b[starts], counts, diag
+
+
+def _symmetric(indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray, diag: np.ndarray) -> sp.csr_matrix:
+    """The canonical CSR of a symmetric matrix from its strict upper triangle and diagonal.
+
+    Row ``i`` is its lower part (the transpose of the upper triangle: a stable
+    counting sort, ascending), then the diagonal entry when non-zero, then its
+    upper part: written in place, without a sparse addition re-merging every row.
+    """
+    n = len(diag)
+    upper = sp.csr_matrix((counts, indices, indptr), shape=(n, n))
+    lower = upper.T.tocsr()
+    n_lower, n_upper = np.diff(lower.indptr), np.diff(upper.indptr)
+    has_diag = diag != 0
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_lower + has_diag + n_upper, out=out_ptr[1:])
+    nnz = int(out_ptr[-1])
+    it = np.int32 if max(nnz, n) < np.iinfo(np.int32).max else np.int64
+    out_ind = np.empty(nnz, dtype=it)
+    out_val = np.empty(nnz, dtype=np.int64)
+    # Destination of each stored entry: the start of its output row part plus its
+    # offset inside its row of the source.
+    at = np.repeat(out_ptr[:-1] - lower.indptr[:-1], n_lower) + np.arange(lower.nnz)
+    out_ind[at], out_val[at] = lower.indices, lower.data
+    rows = np.flatnonzero(has_diag)
+    at = out_ptr[rows] + n_lower[rows]
+    out_ind[at], out_val[at] = rows, diag[rows]
+    at = np.repeat(out_ptr[:-1] + n_lower + has_diag - upper.indptr[:-1], n_upper) + np.arange(upper.nnz)
+    out_ind[at], out_val[at] = upper.indices, upper.data
+    return sp.csr_matrix((out_val, out_ind, out_ptr.astype(it)), shape=(n, n))
+
+
+def _upper_counts(G: ProcurementGraph, *path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``rows, cols, counts`` of the strict upper triangle of a square meta-path (0/1 hops),
+    row-major, and its diagonal (int64): what a one-mode projection keeps.
+
+    A symmetric path goes without the full product: half of its entries, and the
+    mirror image the product would build and sort, are never made.
+    """
+    H = _gram_factor(G, parse_metapath(path), True)
+    if H is not None:
+        indptr, cols, counts, diag = _gram_upper(H)
+    else:
+        full = metapath(G, *path)
+        diag = full.diagonal()
+        indptr, cols, counts = full.indptr, full.indices, full.data
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    if H is None:
+        upper = cols > rows
+        rows, cols, counts = rows[upper], cols[upper], counts[upper]
+    return rows, cols, counts, diag
