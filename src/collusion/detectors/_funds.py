@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._arrays import unique_ints
-from .._ragged import Ragged, entity_strings
+from .._ragged import Ragged, entity_strings, repeat_str
 from ..features._contracts import (
     ACCOUNTS_SCRATCH,
     PAYEE_ROLES,
@@ -225,8 +225,11 @@ class FundsDetector(SurprisalDetector):
             [contract, winner, np.where(builder == winner, -1, builder), f["buyer"].to_numpy(np.int64)],
             kinds=["contract", "company", "company", "buyer"],
         ).hstack(Ragged.from_pairs(rows, payees, len(f), kind="company"))
+        # No second node: missing strings as the result frame stores them (a column of Python
+        # None would be factorized there first, 0.1 s per million rows).
         contracts = f.assign(unit="contract", entity_type="contract", entity_id=entity_strings(m, "contract", contract),
-                             other_type=None, other_id=None, stranger_payees=strangers)
+                             other_type=repeat_str(None, len(f)), other_id=repeat_str(None, len(f)),
+                             stranger_payees=strangers)
         tenders = Ragged.from_columns([tender], kinds=["tender"])
         pj = self._project_features(graph)
         if pj is None or not len(pj):
@@ -235,7 +238,7 @@ class FundsDetector(SurprisalDetector):
         t_proj = m.codes("tenders", "project_id")
         has = np.flatnonzero(t_proj >= 0)
         projects = pj.assign(unit="project", entity_type="project", entity_id=entity_strings(m, "project", project),
-                             other_type=None, other_id=None)
+                             other_type=repeat_str(None, len(pj)), other_id=repeat_str(None, len(pj)))
         p_members = Ragged.from_columns([project, pj["buyer"].to_numpy(np.int64)], kinds=["project", "buyer"])
         # pj rows are projects in code order (pj["project"] == arange), so tenders group by project code.
         p_tenders = Ragged.from_pairs(t_proj[has], has, len(pj), kind="tender")
