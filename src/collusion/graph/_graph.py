@@ -238,28 +238,31 @@ class ProcurementGraph:
                 f"relation {relation!r} joins several node-type pairs; pass src_type= and dst_type= "
                 f"(present: {present})"
             )
-        key = keys[0]
-        cache = (key, weight, binary)
+        cache = (keys[0], weight, binary)
         if cache not in self._adj:
-            s, _, d = key
-            shape = (self.n(s), self.n(d))
-            frame = self._edges.get(key)
-            if frame is None or not len(frame):
-                m = sp.csr_matrix(shape, dtype=np.float64 if weight else np.int64)
-            else:
-                if weight is None or binary:
-                    data = np.ones(len(frame), dtype=np.int64)
-                else:
-                    if weight not in frame:
-                        raise KeyError(f"{key} has no attribute {weight!r}; attributes: {list(frame.columns[2:])}")
-                    data = frame[weight].to_numpy(dtype=np.float64)
-                m = sp.csr_matrix((data, (frame["src"].to_numpy(), frame["dst"].to_numpy())), shape=shape)
-                m.sum_duplicates()
-                if binary:
-                    m.data[:] = 1
-            m.sort_indices()
-            self._adj[cache] = m
+            self._adj[cache] = self._matrix(keys[0], weight, binary)
         return self._adj[cache]
+
+    def _matrix(self, key: EdgeKey, weight: str | None, binary: bool) -> sp.csr_matrix:
+        """The canonical CSR matrix of one edge table (see :meth:`adjacency`), not cached."""
+        s, _, d = key
+        shape = (self.n(s), self.n(d))
+        frame = self._edges.get(key)
+        if frame is None or not len(frame):
+            m = sp.csr_matrix(shape, dtype=np.float64 if weight else np.int64)
+        else:
+            if weight is None or binary:
+                data = np.ones(len(frame), dtype=np.int64)
+            else:
+                if weight not in frame:
+                    raise KeyError(f"{key} has no attribute {weight!r}; attributes: {list(frame.columns[2:])}")
+                data = frame[weight].to_numpy(dtype=np.float64)
+            m = sp.csr_matrix((data, (frame["src"].to_numpy(), frame["dst"].to_numpy())), shape=shape)
+            m.sum_duplicates()
+            if binary:
+                m.data[:] = 1
+        m.sort_indices()
+        return m
 
     def metapath(self, *path: str, binary: bool = True) -> sp.csr_matrix:
         """Meta-path product; see :func:`collusion.graph.metapath`.
@@ -283,8 +286,11 @@ class ProcurementGraph:
             n_uses = np.zeros(len(frame), dtype=np.int64)
             for key in self._keys("uses", None, t):
                 if key in self._edges:
-                    a = self.adjacency(key, binary=True)
+                    # Not cached: no analysis reads most of these matrices (90 MB each for the
+                    # 7.5M bid traces at 1M tenders); adjacency() builds the few it needs.
+                    a = self._matrix(key, None, True)
                     n_parties += np.bincount(a.indices, minlength=len(frame))
+                    del a
                     n_uses += np.bincount(self._edges[key]["dst"].to_numpy(), minlength=len(frame))
             self._nodes[t] = frame.assign(n_parties=n_parties, n_uses=n_uses)
 
