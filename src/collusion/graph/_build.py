@@ -133,10 +133,15 @@ class _Builder:
                         ("relations", col, f"endpoint not typed by the parties table: taken as {default}", int(untyped.sum()))
                     )
                     self.party_type[c[untyped]] = PARTY_NODE_TYPES.index(default)
+        self.party_node = np.full(n_party, -1, dtype=np.int64)
+        missing: dict[str, np.ndarray] = {}
         for ti, t in enumerate(PARTY_NODE_TYPES):
-            ids = party_ids[self.party_type == ti]
-            found = m.entities[t].get_indexer(ids) >= 0 if len(ids) else np.zeros(0, bool)
-            extras[t].append(ids[~found])
+            sel = np.flatnonzero(self.party_type == ti)
+            ids = party_ids[sel]
+            code = m.entities[t].get_indexer(ids) if len(ids) else np.zeros(0, np.int64)
+            self.party_node[sel] = code
+            missing[t] = sel[code < 0]
+            extras[t].append(ids[code < 0])
         for t in ENTITY_NODE_TYPES:
             base = np.asarray(m.entities[t], dtype=object)
             extra = np.unique(np.concatenate(extras[t]).astype(str)) if extras[t] else np.empty(0, dtype=object)
@@ -146,10 +151,10 @@ class _Builder:
                 self.report.append(
                     ("parties", "party_id", f"{t} parties absent from the other tables: added as nodes", len(extra))
                 )
-        self.party_node = np.full(n_party, -1, dtype=np.int64)
-        for ti, t in enumerate(PARTY_NODE_TYPES):
-            sel = np.flatnonzero(self.party_type == ti)
-            self.party_node[sel] = self.index[t].get_indexer(party_ids[sel])
+                # Parties found in the market keep the code looked up above; the others are
+                # appended in sorted order (no second hash lookup over all parties).
+                sel = missing[t]
+                self.party_node[sel] = len(base) + np.searchsorted(extra, party_ids[sel].astype(str))
 
     def node_tables(self) -> dict[str, pd.DataFrame]:
         m = self.m
