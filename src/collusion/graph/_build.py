@@ -361,17 +361,20 @@ class _Builder:
             raw = _codes(tab[column])
             node = _take(node_of[i], raw)
             # Report counts from rows per category (one pass per column, shared by phone and
-            # e-mail of ``contact``) rather than gathering row-level flags over 7.5M bids.
-            if (table, column) not in rows_per_category:
-                rows_per_category[(table, column)] = np.bincount(raw + 1, minlength=len(invalid) + 1)[1:]
-            rows = rows_per_category[(table, column)]
-            n_invalid = int(rows[invalid].sum())
-            if n_invalid:
-                self.report.append((table, column, f"invalid {ttype} value kept as cleaned text", n_invalid))
-            n_placeholder = int(rows[of_type & (node_of[i] < 0)].sum())
-            if n_placeholder:
-                self.report.append((table, column, f"{ttype} placeholder or empty after normalisation: ignored",
-                                    n_placeholder))
+            # e-mail of ``contact``) rather than gathering row-level flags over 7.5M bids; and
+            # only for a column with an invalid or placeholder category at all.
+            placeholder = of_type & (node_of[i] < 0)
+            if invalid.any() or placeholder.any():
+                if (table, column) not in rows_per_category:
+                    rows_per_category[(table, column)] = np.bincount(raw + 1, minlength=len(invalid) + 1)[1:]
+                rows = rows_per_category[(table, column)]
+                n_invalid = int(rows[invalid].sum())
+                if n_invalid:
+                    self.report.append((table, column, f"invalid {ttype} value kept as cleaned text", n_invalid))
+                n_placeholder = int(rows[placeholder].sum())
+                if n_placeholder:
+                    self.report.append((table, column, f"{ttype} placeholder or empty after normalisation: ignored",
+                                        n_placeholder))
             self._uses_from(table, column, ttype, node)
         return tables
 
