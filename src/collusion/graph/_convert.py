@@ -316,7 +316,7 @@ def projection(
         h.vs["name"] = [str(i) for i in ids]
         h.vs["type"] = [node_type] * len(nodes)
         h.vs["n"] = diag[nodes].astype(int).tolist()
-        h.es["weight"] = w.astype(int).tolist()
+        h.es["weight"] = w.tolist()  # int64 already: Python ints without a 22M-element copy first (1M tenders)
         return h
     import networkx as nx
 
