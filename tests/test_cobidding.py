@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from collusion.features._surprisal import bh_qvalues
 from collusion.features._cobidding import (
     bid_incidence,
     cobid_pairs,
@@ -22,6 +21,7 @@ from collusion.features._cobidding import (
     tender_group_share,
     tender_winner,
 )
+from collusion.features._surprisal import bh_qvalues
 
 
 def _market(tender, company, winner=None, n_t=None, n_c=None):

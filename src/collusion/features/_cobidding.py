@@ -148,6 +148,15 @@ def _binary_float(B: sp.spmatrix) -> sp.csr_matrix:
     return Bf
 
 
+#: Rows per chunk of the pair computations: temporaries of 8 MB are reused
+#: by the allocator, larger ones are fresh pages every time.
+_CHUNK = 1 << 20
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+
+
 #: Bits of an incidence code (see :func:`_cobid_incidences`).
 _FLAGGED, _A_WON, _B_WON = 1, 2, 4
 
@@ -193,25 +202,34 @@ def _cobid_incidences(
     rank = pos - first
     del pos
     end = np.cumsum(rank, dtype=it)
+    start = end - rank  # first incidence of each bid
     # Incidence k of bid e pairs it with the bidder at CSC position
     # first[e] + k, for k < rank[e].
-    shift = first - (end - rank)
+    shift = first - start
     del first
-    at = np.arange(total, dtype=it)
-    at += np.repeat(shift, rank)
-    del shift
-    a = comp[at]
-    del comp
-    if won is not None:
-        flag = np.repeat(won.view(np.uint8) * np.uint8(_B_WON), rank)
-        flag |= won_csc[at].view(np.uint8) * np.uint8(_A_WON)
-        if flags is not None:
-            flag |= np.repeat(flags[B.indices], rank).view(np.uint8)
-    elif flags is None:
-        flag = np.ones(total, dtype=bool)
-    else:
-        flag = np.repeat(flags[B.indices], rank)
-    del at
+    a = np.empty(total, dtype=it)
+    flag = np.empty(total, dtype=bool if won is None else np.uint8)
+    if won is None and flags is None:
+        flag[:] = True
+    # Bid by bid in chunks: the positions and flags of one chunk's incidences
+    # are temporaries the allocator reuses, where whole-market ones would be
+    # hundreds of MB of fresh pages (see _chunks).
+    step = max(_CHUNK // 4, 1)
+    for e0 in range(0, rank.size, step):
+        e1 = min(e0 + step, rank.size)
+        i0, i1, r = start[e0], end[e1 - 1], rank[e0:e1]
+        at = np.arange(i0, i1, dtype=it)
+        at += np.repeat(shift[e0:e1], r)
+        a[i0:i1] = comp[at]
+        if won is not None:
+            fl = np.repeat(won[e0:e1].view(np.uint8) * np.uint8(_B_WON), r)
+            fl |= won_csc[at].view(np.uint8) * np.uint8(_A_WON)
+            if flags is not None:
+                fl |= np.repeat(flags[B.indices[e0:e1]], r).view(np.uint8)
+            flag[i0:i1] = fl
+        elif flags is not None:
+            flag[i0:i1] = np.repeat(flags[B.indices[e0:e1]], r)
+    del comp, shift, start
     b_ptr = np.concatenate((np.zeros(1, dtype=it), end))[B.indptr]  # incidences of each firm b
     del end, rank
     # Rows b, columns a  ->  rows a, columns b ascending.
@@ -305,7 +323,6 @@ def cobid_pairs(
         B = B.copy()
         B.sum_duplicates()
         B.eliminate_zeros()
-    deg = np.diff(B.indptr).astype(np.float64)
     f = None
     if flags is not None:
         f = np.asarray(flags, dtype=bool)
@@ -325,64 +342,91 @@ def cobid_pairs(
     new[:1] = True
     np.not_equal(b_all[1:], b_all[:-1], out=new[1:])
     new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True  # a new row a, even when b repeats
-    last = np.empty(n, dtype=bool)  # incidence ends its pair's run
-    last[-1:] = True
-    last[:-1] = new[1:]
+    # A market of a million tenders has tens of millions of pairs: every
+    # array of pairs is 90-180 MB of fresh memory, which the kernel maps page
+    # by page (~1.5 s per GB here), so the arrays kept are the output columns
+    # and the temporaries go chunk by chunk (see _chunks).
     if min_cobids > 1:
         # Most pairs meet once; the runs of length >= 2 are found without
         # listing all distinct pairs.
-        starts, ends = np.flatnonzero(new & ~last), np.flatnonzero(last & ~new)
+        last = np.empty(n, dtype=bool)  # incidence ends its pair's run
+        last[-1:] = True
+        last[:-1] = new[1:]
+        starts, stop = np.flatnonzero(new & ~last), np.flatnonzero(last & ~new) + 1
+        del last
+        n_ab = stop - starts
     else:
-        starts, ends = np.flatnonzero(new), np.flatnonzero(last)
-    del new, last
-    n_ab = (ends - starts + 1).astype(np.float64)
-    if won is None:
-        n_flag = _run_sums(flag_all, starts, ends, it) if f is not None else None
-    else:
-        n_flag = _run_sums(flag_all & _FLAGGED, starts, ends, it) if f is not None else None
-        won_a = _run_sums(flag_all & _A_WON, starts, ends, it) // _A_WON
-        won_b = _run_sums(flag_all & _B_WON, starts, ends, it) // _B_WON
-    a = np.searchsorted(a_ptr, starts, side="right") - 1
-    b = b_all[starts].astype(np.int64)
-    del b_all, flag_all
+        starts = np.flatnonzero(new)
+        n_ab = np.empty(starts.size, dtype=np.int64)
+        n_ab[:-1] = starts[1:]
+        n_ab[-1:] = n
+        stop = n_ab
+        n_ab = None  # stop becomes n_ab in place below, after the run sums
+    del new
+    counts = {}
+    if f is not None:
+        counts["n_flagged"] = flag_all if won is None else flag_all & _FLAGGED
+    if won is not None:
+        counts["wins_a"] = (flag_all & _A_WON) >> 1
+        counts["wins_b"] = (flag_all & _B_WON) >> 2
+    sums = {k: _run_sums(x, starts, stop, it, contiguous=min_cobids == 1) for k, x in counts.items()}
+    del counts
+    if n_ab is None:
+        n_ab = np.subtract(stop, starts, out=stop)
+    del stop
+    # The row a of each run: the runs are in row order.
+    a = np.repeat(np.arange(B.shape[0], dtype=np.int32), np.diff(np.searchsorted(starts, a_ptr)))
+    b = b_all[starts].astype(np.int32, copy=False)
+    del b_all, flag_all, starts
     if min_cobids > 2:
         keep = n_ab >= min_cobids
         a, b, n_ab = a[keep], b[keep], n_ab[keep]
-        if f is not None:
-            n_flag = n_flag[keep]
-        if won is not None:
-            won_a, won_b = won_a[keep], won_b[keep]
-    n_a, n_b = deg[a], deg[b]
+        sums = {k: v[keep] for k, v in sums.items()}
+    deg_i = np.diff(B.indptr).astype(np.int64)
+    n_a, n_b = deg_i[a], deg_i[b]
+    jaccard, excl_a, excl_b = (np.empty(n_ab.size) for _ in range(3))
+    for sl in _chunks(n_ab.size):
+        n_ab_f = n_ab[sl].astype(np.float64)
+        n_a_f, n_b_f = n_a[sl].astype(np.float64), n_b[sl].astype(np.float64)
+        np.divide(n_ab_f, n_a_f + n_b_f - n_ab_f, out=jaccard[sl])
+        np.divide(n_ab_f, n_a_f, out=excl_a[sl])
+        np.divide(n_ab_f, n_b_f, out=excl_b[sl])
     out = pd.DataFrame(
         {
-            "company_a": a.astype(np.int32),
-            "company_b": b.astype(np.int32),
-            "n_cobids": n_ab.astype(np.int64),
-            "n_a": n_a.astype(np.int64),
-            "n_b": n_b.astype(np.int64),
-            "jaccard": n_ab / (n_a + n_b - n_ab),
-            "exclusivity_a": n_ab / n_a,
-            "exclusivity_b": n_ab / n_b,
+            "company_a": a,
+            "company_b": b,
+            "n_cobids": n_ab,
+            "n_a": n_a,
+            "n_b": n_b,
+            "jaccard": jaccard,
+            "exclusivity_a": excl_a,
+            "exclusivity_b": excl_b,
         },
         copy=False,  # one block per column: stacking millions of rows into 2-D blocks costs ~1 s at 1M tenders
     )
     if flags is not None:
-        out["n_flagged"] = n_flag.astype(np.int64)
+        out["n_flagged"] = sums["n_flagged"]
     if W is None:
         return out
     if general:
         wins = pair_wins(B, W, a, b, n_ab)
     else:
-        wins = _wins_frame(won_a.astype(np.float64), won_b.astype(np.float64), n_ab, a, b, B, won)
+        wins = _wins_frame(sums["wins_a"], sums["wins_b"], n_ab, a, b, B, won)
     for col in wins.columns:  # appended in place: a concat would copy every column of millions of pairs
         out[col] = wins[col].to_numpy()
     return out
 
 
-def _run_sums(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, it: Any) -> np.ndarray:
-    """Sum of ``x[starts[i]:ends[i] + 1]`` for every run, from one cumulative sum."""
+def _run_sums(x: np.ndarray, starts: np.ndarray, stop: np.ndarray, it: Any, *, contiguous: bool) -> np.ndarray:
+    """Sum of ``x[starts[i]:stop[i]]`` for every run (int64).
+
+    ``contiguous``: the runs tile ``x`` (``stop[i] == starts[i + 1]``), and
+    one ``reduceat`` does it without a cumulative sum of every incidence.
+    """
+    if contiguous:
+        return np.add.reduceat(x, starts, dtype=np.int64) if starts.size else np.zeros(0, np.int64)
     seen = np.cumsum(x, dtype=it)
-    return seen[ends] - seen[starts] + x[starts]
+    return (seen[stop - 1] - seen[starts] + x[starts]).astype(np.int64)
 
 
 def _won_bids(B: sp.csr_matrix, W: sp.spmatrix) -> np.ndarray | bool:
@@ -457,26 +501,27 @@ def pair_wins(
     >>> pair_wins(B, W, np.array([0]), np.array([1]))[["wins_a", "wins_b"]].values.tolist()
     [[0, 2]]
     """
-    Bf, Wf = _win_matrix(B, W)
     a = np.asarray(company_a, dtype=np.int64)
     b = np.asarray(company_b, dtype=np.int64)
-    # Only the rows of the firms involved: W[a]·Bᵀ is far smaller than W·Bᵀ
-    # when few pairs are asked for.
+    # Only the rows of the firms involved, before any copy: the detector asks
+    # for the pairs inside its groups, a few thousand firms of the market.
     firms = unique_ints(np.r_[a, b])
-    pos = np.full(Bf.shape[0], -1, dtype=np.int64)
+    pos = np.full(B.shape[0], -1, dtype=np.int64)
     pos[firms] = np.arange(firms.size)
-    WB = (Wf[firms] @ Bf.T).tocsr()
-    wins_a = _pair_lookup(WB, pos[a], b)
-    wins_b = _pair_lookup(WB, pos[b], a)
+    Bf, Wf = _win_matrix(sp.csr_matrix(B)[firms], sp.csr_matrix(W)[firms])
+    pa, pb = pos[a], pos[b]
+    WB = (Wf @ Bf.T).tocsr()
+    wins_a = _pair_lookup(WB, pa, pb)
+    wins_b = _pair_lookup(WB, pb, pa)
     if n_cobids is None:
-        BB = (Bf[firms] @ Bf.T).tocsr()
-        n_cobids = _pair_lookup(BB, pos[a], b)
-    return _wins_frame(wins_a, wins_b, np.asarray(n_cobids, dtype=np.float64), a, b, Bf, Wf)
+        BB = (Bf @ Bf.T).tocsr()
+        n_cobids = _pair_lookup(BB, pa, pb)
+    return _wins_frame(wins_a, wins_b, np.asarray(n_cobids, dtype=np.float64), pa, pb, Bf, Wf)
 
 
 def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.ndarray, b: np.ndarray,
                 B: sp.csr_matrix, won: sp.csr_matrix | np.ndarray) -> pd.DataFrame:
-    """The columns of :func:`pair_wins` from the pairs' win counts (float64).
+    """The columns of :func:`pair_wins` from the pairs' win counts.
 
     ``won`` is the winning-bid matrix, or a bool per stored entry of
     canonical ``B``; then the counts are exact co-bid and win counts and
@@ -489,58 +534,67 @@ def _wins_frame(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: np.
     else:
         deg = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
         total_wins = np.asarray(won.sum(axis=1), dtype=np.float64).ravel()
-    under_a, under_b = _underwin_sides(n_ab, wins_a, wins_b, a, b, total_wins, deg,
-                                       tabulate=isinstance(won, np.ndarray))
-    won_ab = wins_a + wins_b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        asym = np.where(won_ab > 0, np.abs(wins_a - wins_b) / won_ab, np.nan)
+    # The table pays off when pairs meeting in few tenders outnumber its cells.
+    tabulate = isinstance(won, np.ndarray) and (
+        total_wins.size * _UNDERWIN_TABLE_N * (_UNDERWIN_TABLE_N + 3) // 2
+        <= 2 * np.count_nonzero(n_ab <= _UNDERWIN_TABLE_N))
+    under = _Underwin(total_wins, deg, tabulate=tabulate)
+    asym, under_a, under_b = (np.empty(n_ab.size) for _ in range(3))
+    for sl in _chunks(n_ab.size):
+        w_a, w_b, n_f = (np.asarray(x[sl], dtype=np.float64) for x in (wins_a, wins_b, n_ab))
+        won_ab = w_a + w_b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            asym[sl] = np.where(won_ab > 0, np.abs(w_a - w_b) / won_ab, np.nan)
+        under_a[sl] = under(n_f, w_a, a[sl])
+        under_b[sl] = under(n_f, w_b, b[sl])
     return pd.DataFrame({
-        "wins_a": wins_a.astype(np.int64),
-        "wins_b": wins_b.astype(np.int64),
+        "wins_a": wins_a.astype(np.int64, copy=False),
+        "wins_b": wins_b.astype(np.int64, copy=False),
         "win_asymmetry": asym,
         "underwin_a": under_a,
         "underwin_b": under_b,
     }, copy=False)
 
 
-#: Co-bid counts up to which :func:`_underwin_sides` looks values up in a table.
+#: Co-bid counts up to which :class:`_Underwin` looks values up in a table.
 _UNDERWIN_TABLE_N = 4
 
 
-def _underwin_sides(n_ab: np.ndarray, wins_a: np.ndarray, wins_b: np.ndarray, a: np.ndarray, b: np.ndarray,
-                    wins_total: np.ndarray, n_total: np.ndarray, *, tabulate: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_underwin` of both firms of every pair.
+class _Underwin:
+    """:func:`_underwin` of pairs' sides, given each firm's wins and tenders.
 
-    With ``tabulate`` (integer counts, ``0 <= wins <= n_ab``, ``n_ab >= 1``)
-    the value of a side depends on the pair only through ``(firm, n_ab,
-    wins)``, and most pairs of a large market meet in one to four tenders:
-    those values come from a table over every firm and those few counts,
-    computed by the same function, so they are the same numbers (the
-    binomial CDF of tens of millions of pairs took seconds).
+    With ``tabulate`` (integer counts, ``0 <= wins <= n_shared``,
+    ``n_shared >= 1``) the value of a side depends on the pair only through
+    ``(firm, n_shared, wins)``, and most pairs of a large market meet in one
+    to four tenders: those values come from a table over every firm and those
+    few counts, computed by the same function, so they are the same numbers
+    (the binomial CDF of tens of millions of pairs took seconds).
     """
-    N = _UNDERWIN_TABLE_N
-    n_cols = N * (N + 3) // 2  # (n, k) with 1 <= n <= N, 0 <= k <= n
-    n_firms = wins_total.size
-    small = n_ab <= N if tabulate else None
-    if small is None or n_firms * n_cols > 2 * np.count_nonzero(small):  # the table would cost more than it saves
-        return (_underwin(n_ab, wins_a, wins_total[a], n_total[a]),
-                _underwin(n_ab, wins_b, wins_total[b], n_total[b]))
-    tn = np.repeat(np.arange(1, N + 1, dtype=np.float64), np.arange(2, N + 2))
-    tk = np.concatenate([np.arange(n + 1, dtype=np.float64) for n in range(1, N + 1)])
-    t_firm = np.repeat(np.arange(n_firms), n_cols)
-    table = _underwin(np.tile(tn, n_firms), np.tile(tk, n_firms), wins_total[t_firm], n_total[t_firm])
-    del t_firm
-    big = ~small
-    n_s = n_ab[small].astype(np.int64)
-    first = n_s * (n_s + 1) // 2 - 1  # table column of (n, 0)
-    out = []
-    for firm, wins in ((a, wins_a), (b, wins_b)):
-        res = np.empty(n_ab.size)
-        res[small] = table[firm[small] * n_cols + first + wins[small].astype(np.int64)]
+
+    def __init__(self, wins_total: np.ndarray, n_total: np.ndarray, *, tabulate: bool) -> None:
+        self.wins_total, self.n_total = wins_total, n_total
+        self.table = None
+        if tabulate:
+            N = _UNDERWIN_TABLE_N
+            self.n_cols = N * (N + 3) // 2  # (n, k) with 1 <= n <= N, 0 <= k <= n
+            n_firms = wins_total.size
+            tn = np.repeat(np.arange(1, N + 1, dtype=np.float64), np.arange(2, N + 2))
+            tk = np.concatenate([np.arange(n + 1, dtype=np.float64) for n in range(1, N + 1)])
+            t_firm = np.repeat(np.arange(n_firms), self.n_cols)
+            self.table = _underwin(np.tile(tn, n_firms), np.tile(tk, n_firms), wins_total[t_firm], n_total[t_firm])
+
+    def __call__(self, n_shared: np.ndarray, wins: np.ndarray, firm: np.ndarray) -> np.ndarray:
+        if self.table is None:
+            return _underwin(n_shared, wins, self.wins_total[firm], self.n_total[firm])
+        small = n_shared <= _UNDERWIN_TABLE_N
+        out = np.empty(n_shared.size)
+        n_s = n_shared[small].astype(np.int64)
+        col = n_s * (n_s + 1) // 2 - 1 + wins[small].astype(np.int64)  # table column of (n, k)
+        out[small] = self.table[firm[small].astype(np.int64) * self.n_cols + col]
+        big = ~small
         fb = firm[big]
-        res[big] = _underwin(n_ab[big], wins[big], wins_total[fb], n_total[fb])
-        out.append(res)
-    return out[0], out[1]
+        out[big] = _underwin(n_shared[big], wins[big], self.wins_total[fb], self.n_total[fb])
+        return out
 
 
 def suspicious_cobids(
@@ -707,11 +761,14 @@ def cobidding_communities(
         keep = (weight > 0) & (a != b)
         g = igraph.Graph(n=int(n_companies), directed=False)
         g.add_edges(np.column_stack([a[keep], b[keep]]))  # an (m, 2) array: 4x faster than a list of pairs
-        g.es["weight"] = weight[keep].tolist()
+        # The array itself, not an edge attribute: a list of tens of millions
+        # of Python floats cost seconds at 1M tenders.
+        weights = weight[keep]
     else:
         g = graph
         if g.vcount() != n_companies:
             raise ValueError(f"igraph projection has {g.vcount()} vertices, expected {n_companies} companies")
+        weights = "weight" if "weight" in g.es.attributes() else None
     if g.ecount() == 0:
         return np.full(n_companies, -1, dtype=np.int64)
     # igraph's RNG is process-global: seed a private generator for this call and
@@ -721,7 +778,7 @@ def cobidding_communities(
     try:
         parts = g.community_leiden(
             objective_function="modularity",
-            weights="weight" if "weight" in g.es.attributes() else None,
+            weights=weights,
             resolution=resolution,
             n_iterations=-1,
         )
