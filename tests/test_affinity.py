@@ -371,6 +371,20 @@ def test_score_bias_for_given_pairs() -> None:
     assert some.iloc[-1]["scored"] == 0 and some.iloc[-1]["bias_surprise"] == 0.0
 
 
+def test_score_bias_does_not_depend_on_row_order() -> None:
+    """Scores grouped by (tender, company) take the run path, shuffled ones the hash path: same result."""
+    rng = np.random.default_rng(6)
+    t = np.repeat(np.arange(30), 6)
+    e = np.tile(np.repeat([0, 1, 2], 2), 30)
+    c = np.tile([0, 1], 90) + 2 * (t % 2)
+    s = rng.normal(60, 5, t.size)
+    order = np.lexsort((e, c, t))  # grouped by (tender, company)
+    grouped = score_bias(t[order], e[order], c[order], s[order], n_experts=3, n_companies=4)
+    mixed = rng.permutation(t.size)
+    shuffled = score_bias(t[mixed], e[mixed], c[mixed], s[mixed], n_experts=3, n_companies=4)
+    pd.testing.assert_frame_equal(grouped, shuffled)
+
+
 def test_score_bias_skips_single_scorer_panels() -> None:
     out = score_bias(np.array([0, 1, 1]), np.array([0, 0, 1]), np.array([0, 0, 0]), np.array([50.0, 60.0, 40.0]),
                      n_experts=2, n_companies=1)

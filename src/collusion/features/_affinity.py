@@ -897,13 +897,28 @@ def score_bias(
     s = np.asarray(score, dtype=np.float64)
     ok = np.isfinite(s) & (t >= 0) & (e >= 0) & (c >= 0)
     t, e, c, s = t[ok], e[ok], c[ok], s[ok]
-    # Panel totals per (tender, company); any code order will do (an unsorted factorisation).
-    tc = pd.factorize(t * n_companies + c)[0]
+    # Panel totals per (tender, company); any code order will do. Scores usually come
+    # grouped by (tender, company): then the groups are the runs, found without hashing.
+    tc = t * n_companies + c
+    if np.all(tc[1:] >= tc[:-1]):
+        start = np.empty(tc.size, dtype=bool)
+        start[:1] = True
+        np.not_equal(tc[1:], tc[:-1], out=start[1:])
+        tc = np.cumsum(start) - 1
+        del start
+    else:
+        tc = pd.factorize(tc)[0]
     total = np.bincount(tc, weights=s)
     count = np.bincount(tc)
     m = count[tc]
     keep = m > 1
-    d = (s - (total[tc] - s) / np.maximum(m - 1, 1))[keep]
+    # s - (total - s) / (m - 1), in place: tens of millions of scores at a million tenders.
+    rest = total[tc]
+    rest -= s
+    rest /= np.maximum(m - 1, 1)
+    np.subtract(s, rest, out=rest)
+    d = rest[keep]
+    del rest
     e, c = e[keep], c[keep]
     del t, tc, total, count, m, keep
     n_e = np.bincount(e, minlength=n_experts).astype(np.float64)
