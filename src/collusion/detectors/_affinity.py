@@ -393,19 +393,23 @@ class AffinityDetector(BaseDetector):
         starts = np.searchsorted(tp["pair"].to_numpy(), rows, side="left")
         ends = np.searchsorted(tp["pair"].to_numpy(), rows, side="right")
         rel = _RELATION[self.context_type]
+        # Plain arrays read once: a pandas row or slice per unit costs more than its evidence.
+        numeric = {c: table[c].to_numpy() for c in table.columns if table[c].dtype.kind in "biuf"}
+        trip = {c: tp[c].to_numpy() for c in tp.columns}
+        x_ids, c_ids = units["entity_id"].tolist(), units["other_id"].tolist()
         out: list[list[dict[str, Any]]] = []
         for i, r in enumerate(rows):
-            row = table.iloc[r]
-            x_node = f"{self.context_type}:{units['entity_id'].iloc[i]}"
-            c_node = f"company:{units['other_id'].iloc[i]}"
-            part = tp.iloc[starts[i]:ends[i]]
-            won = part.loc[part["is_winner"].to_numpy(), "tender"].to_numpy()
+            row = {c: v[r] for c, v in numeric.items()}
+            x_node = f"{self.context_type}:{x_ids[i]}"
+            c_node = f"company:{c_ids[i]}"
+            part = {c: v[starts[i]:ends[i]] for c, v in trip.items()}
+            won = part["tender"][part["is_winner"]]
             recs: list[dict[str, Any]] = []
 
             def via(tcode: int, edge: str = "wins") -> list[str]:
                 return [x_node, rel, f"tender:{tender_ids[tcode]}", edge, c_node]
 
-            first_win = via(int(won[0])) if won.size else via(int(part["tender"].iloc[0]), "bids") if len(part) else []
+            first_win = via(int(won[0])) if won.size else via(int(part["tender"][0]), "bids") if part["tender"].size else []
             recs.append(evidence(
                 "excess_wins", row["contested_wins"], row["expected"],
                 detail=(f"{c_node} won {int(row['contested_wins'])} of the {int(row['contested'])} contested tenders "
@@ -435,11 +439,14 @@ class AffinityDetector(BaseDetector):
             out.append(recs)
         return out
 
-    def _specific_evidence(self, row: pd.Series, part: pd.DataFrame, x_node: str, c_node: str, via: Any,
-                           flags: dict[str, np.ndarray], tender_ids: np.ndarray) -> list[dict[str, Any]]:
-        """Evidence records of the irregular wins and prepared bids (buyers and agents)."""
+    def _specific_evidence(self, row: dict[str, Any], part: dict[str, np.ndarray], x_node: str, c_node: str,
+                           via: Any, flags: dict[str, np.ndarray], tender_ids: np.ndarray) -> list[dict[str, Any]]:
+        """Evidence records of the irregular wins and prepared bids (buyers and agents).
+
+        ``row`` holds the pair's numeric statistics, ``part`` its triples (arrays by column).
+        """
         recs: list[dict[str, Any]] = []
-        won = part.loc[part["is_winner"].to_numpy(), "tender"].to_numpy()
+        won = part["tender"][part["is_winner"]]
         wins = int(row["wins"])
         for name, label in (("non_open", "non-open procedures"), ("short_period", "short bidding periods"),
                             ("single_bid", "single-bid tenders")):
@@ -455,11 +462,11 @@ class AffinityDetector(BaseDetector):
             ))
         k = int(row.get("prepared_bids", 0))
         if k:
-            bids = part["bid"].to_numpy()
+            bids = part["bid"]
             labels = self._cache["prep_labels"]
             hit = [b for b in bids.tolist() if b in labels]
             if hit:
-                tcode = int(part.loc[part["bid"].to_numpy() == hit[0], "tender"].iloc[0])
+                tcode = int(part["tender"][bids == hit[0]][0])
                 recs.append(evidence(
                     "prepared_bids", k, row["prepared_baseline"] * row["tenders"],
                     detail=(f"{k} bids of {c_node} in tenders of {x_node} carry {labels[hit[0]]}, a trace that "

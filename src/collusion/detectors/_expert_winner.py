@@ -123,10 +123,10 @@ class ExpertWinnerDetector(AffinityDetector):
             "bias": table["bias_surprise"].to_numpy(),
         }
 
-    def _specific_evidence(self, row: pd.Series, part: pd.DataFrame, x_node: str, c_node: str, via: Any,
-                           flags: dict[str, np.ndarray], tender_ids: np.ndarray) -> list[dict[str, Any]]:
+    def _specific_evidence(self, row: dict[str, Any], part: dict[str, np.ndarray], x_node: str, c_node: str,
+                           via: Any, flags: dict[str, np.ndarray], tender_ids: np.ndarray) -> list[dict[str, Any]]:
         recs: list[dict[str, Any]] = []
-        first = via(int(part["tender"].iloc[0]), "bids") if len(part) else []
+        first = via(int(part["tender"][0]), "bids") if part["tender"].size else []
         if row["scored"] > 0 and np.isfinite(row["bias"]):
             recs.append(evidence(
                 "score_bias", row["bias"], row["other_bias"],

@@ -627,10 +627,14 @@ def pair_affinity(
         # Herfindahl index of X's suppliers, over every supplier (before the support filter).
         ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
         won = np.bincount(pair[w], weights=v[t[w]], minlength=n_pairs)
+        # Only suppliers awarded some value add to the index (a zero share adds exactly 0):
+        # most pairs before the support filter never won (10M expert pairs at 1M tenders).
+        has = np.flatnonzero(won)
+        hx = px[has]
         with np.errstate(divide="ignore", invalid="ignore"):
-            share_all = np.where(ctx_value[px] > 0, won / ctx_value[px], 0.0)
-        hhi_x = np.bincount(px, weights=share_all**2, minlength=n_x)
-        del won, share_all
+            share_all = np.where(ctx_value[hx] > 0, won[has] / ctx_value[hx], 0.0)
+        hhi_x = np.bincount(hx, weights=share_all**2, minlength=n_x)
+        del won, share_all, has, hx
     if min_tenders > 1 and n_pairs:
         # Drop the pairs below the support first: every statistic below is per pair.
         kept = tenders >= min_tenders
