@@ -98,6 +98,11 @@ class ExpertWinnerDetector(AffinityDetector):
         n_c = market.n("company")
         bid_key = market.codes("bids", "tender_id").astype(np.int64) * n_c + market.codes("bids", "bidder_id")
         ev_key = market.codes("evaluations", "tender_id").astype(np.int64) * n_c + market.codes("evaluations", "bidder_id")
+        if np.all(ev_key[1:] >= ev_key[:-1]):  # scores grouped by bid, one per expert: hash each bid once
+            first = np.empty(ev_key.size, dtype=bool)
+            first[:1] = True
+            np.not_equal(ev_key[1:], ev_key[:-1], out=first[1:])
+            ev_key = ev_key[first]
         return pd.Series(bid_key).isin(ev_key).to_numpy()  # a hash lookup: np.isin sorts both arrays
 
     def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
