@@ -813,14 +813,17 @@ def flag_wins_given(
         raise ValueError("context, company, flag and stratum must have the same length")
     ok = (x >= 0) & (c >= 0)
     x, c, f, s = x[ok], c[ok], f[ok].astype(np.float64), s[ok]
-    _, s = _group(s)  # dense stratum codes
+    if s.size:  # dense stratum codes in the order of the codes (a handful of procedures)
+        present = np.bincount(s - s.min()) > 0
+        s = (np.cumsum(present) - 1)[s - s.min()]
     n_s = int(s.max()) + 1 if s.size else 0
     market = np.bincount(s, weights=f, minlength=n_s) / np.maximum(np.bincount(s, minlength=n_s), 1)
     # X's wins and flagged wins per stratum, and C's share of them.
     _, xs = _group(x * max(n_s, 1) + s)
     xs_n, xs_f = np.bincount(xs), np.bincount(xs, weights=f)
     _, pcs = _group((x * n_companies + c) * max(n_s, 1) + s)
-    first = np.unique(pcs, return_index=True)[1]
+    first = np.full(int(pcs.max()) + 1 if pcs.size else 0, pcs.size, dtype=np.int64)
+    np.minimum.at(first, pcs, np.arange(pcs.size, dtype=np.int64))  # each group's first row
     pcs_n, pcs_f = np.bincount(pcs), np.bincount(pcs, weights=f)
     xs_of = xs[first]
     others = xs_n[xs_of] - pcs_n
