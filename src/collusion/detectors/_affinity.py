@@ -166,28 +166,33 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
     Returns the per-bid flag and, for flagged bids, the trace node label.
     """
     m = graph.market
-    n_comp = m.n("company")
-    bt = m.codes("bids", "tender_id").astype(np.int64)
-    bc = m.codes("bids", "bidder_id").astype(np.int64)
+    bt = m.codes("bids", "tender_id")
     flag = np.zeros(bt.size, dtype=bool)
     labels: dict[int, str] = {}
     names, trace, company, tender, bases, ttypes = _bid_trace_uses(graph)
     if not trace.size:
         return flag, labels
-    mark = exclusive_trace_uses(trace, company, tender, tender_context)
-    if not mark.any():
+    mark = np.flatnonzero(exclusive_trace_uses(trace, company, tender, tender_context))
+    if not mark.size:
         return flag, labels
-    # Map uses to bid rows through the (tender, company) key, unique in bids.
-    bid_key = bt * n_comp + bc
-    order = np.argsort(bid_key, kind="stable")
-    use_key = tender[mark].astype(np.int64) * n_comp + company[mark]
-    pos = np.searchsorted(bid_key[order], use_key)
-    rows = order[np.minimum(pos, order.size - 1)]
-    ok = bid_key[rows] == use_key
-    rows = rows[ok]
+    # Map uses to bid rows through the (tender, company) key, unique in bids: the company is
+    # looked for among the few bids of the use's tender (marked uses are few: no sort of all bids).
+    by_tender = np.argsort(bt, kind="stable") if np.any(bt[1:] < bt[:-1]) else None
+    bounds = np.zeros(tender_context.size + 2, dtype=np.int64)  # bids of tender t: bounds[t + 1]..bounds[t + 2]
+    np.cumsum(np.bincount(bt.astype(np.int64) + 1, minlength=tender_context.size + 1), out=bounds[1:])
+    tu = tender[mark].astype(np.int64)
+    lo, size = bounds[tu + 1], bounds[tu + 2] - bounds[tu + 1]
+    use = np.repeat(np.arange(mark.size), size)
+    pos = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(use.size, dtype=np.int64)
+    rows = pos if by_tender is None else by_tender[pos]
+    hit = m.codes("bids", "bidder_id")[rows] == company[mark][use]
+    rows, use = rows[hit], use[hit]
+    one = np.ones(use.size, dtype=bool)  # the first bid of a use's (tender, company), were it repeated
+    one[1:] = use[1:] != use[:-1]
+    rows, use = rows[one], use[one]
     flag[rows] = True
-    tt = ttypes[mark][ok]
-    lc = trace[mark][ok] - bases[tt]
+    tt = ttypes[mark[use]]
+    lc = trace[mark[use]] - bases[tt]
     first = np.unique(rows, return_index=True)[1]
     for r, ti, code in zip(rows[first].tolist(), tt[first].tolist(), lc[first].tolist()):  # flagged bids only
         labels[r] = f"{names[ti]}:{graph.ids(names[ti], [code])[0]}"
