@@ -363,14 +363,12 @@ def cobid_pairs(
         stop = n_ab
         n_ab = None  # stop becomes n_ab in place below, after the run sums
     del new
-    counts = {}
+    masks = {}
     if f is not None:
-        counts["n_flagged"] = flag_all if won is None else flag_all & _FLAGGED
+        masks["n_flagged"] = None if won is None else _FLAGGED
     if won is not None:
-        counts["wins_a"] = (flag_all & _A_WON) >> 1
-        counts["wins_b"] = (flag_all & _B_WON) >> 2
-    sums = {k: _run_sums(x, starts, stop, it, contiguous=min_cobids == 1) for k, x in counts.items()}
-    del counts
+        masks["wins_a"], masks["wins_b"] = _A_WON, _B_WON
+    sums = dict(zip(masks, _run_sums(flag_all, starts, stop, list(masks.values()))))
     if n_ab is None:
         n_ab = np.subtract(stop, starts, out=stop)
     del stop
@@ -417,16 +415,24 @@ def cobid_pairs(
     return out
 
 
-def _run_sums(x: np.ndarray, starts: np.ndarray, stop: np.ndarray, it: Any, *, contiguous: bool) -> np.ndarray:
-    """Sum of ``x[starts[i]:stop[i]]`` for every run (int64).
+def _run_sums(code: np.ndarray, starts: np.ndarray, stop: np.ndarray, masks: list[int | None]) -> list[np.ndarray]:
+    """For each mask, the number of incidences ``code[starts[i]:stop[i]]`` with that bit set (int64).
 
-    ``contiguous``: the runs tile ``x`` (``stop[i] == starts[i + 1]``), and
-    one ``reduceat`` does it without a cumulative sum of every incidence.
+    ``None`` counts the True values of a bool ``code``. Runs are ascending and
+    do not overlap; they go chunk by chunk, each from a cumulative sum of its
+    own incidences (a ``reduceat`` with a cast, or a cumulative sum of every
+    incidence, cost 5-10 times more).
     """
-    if contiguous:
-        return np.add.reduceat(x, starts, dtype=np.int64) if starts.size else np.zeros(0, np.int64)
-    seen = np.cumsum(x, dtype=it)
-    return (seen[stop - 1] - seen[starts] + x[starts]).astype(np.int64)
+    out = [np.empty(starts.size, dtype=np.int64) for _ in masks]
+    for sl in _chunks(starts.size):
+        i0, i1 = starts[sl.start], stop[sl.stop - 1]
+        seg = code[i0:i1]
+        lo, hi = starts[sl] - i0, stop[sl] - i0
+        seen = np.zeros(seg.size + 1, dtype=np.int64)
+        for mask, res in zip(masks, out):
+            np.cumsum(seg if mask is None else (seg & mask) != 0, out=seen[1:])
+            np.subtract(seen[hi], seen[lo], out=res[sl])
+    return out
 
 
 def _won_bids(B: sp.csr_matrix, W: sp.spmatrix) -> np.ndarray | bool:
