@@ -903,7 +903,8 @@ def score_bias(
     c = np.asarray(eval_company, dtype=np.int64)
     s = np.asarray(score, dtype=np.float64)
     ok = np.isfinite(s) & (t >= 0) & (e >= 0) & (c >= 0)
-    t, e, c, s = t[ok], e[ok], c[ok], s[ok]
+    if not ok.all():  # usually every score is usable: no copies of tens of millions of rows
+        t, e, c, s = t[ok], e[ok], c[ok], s[ok]
     # Panel totals per (tender, company); any code order will do. Scores usually come
     # grouped by (tender, company): then the groups are the runs, found without hashing.
     tc = t * n_companies + c
@@ -924,9 +925,12 @@ def score_bias(
     rest -= s
     rest /= np.maximum(m - 1, 1)
     np.subtract(s, rest, out=rest)
-    d = rest[keep]
+    if keep.all():
+        d = rest
+    else:
+        d = rest[keep]
+        e, c = e[keep], c[keep]
     del rest
-    e, c = e[keep], c[keep]
     del t, tc, total, count, m, keep
     n_e = np.bincount(e, minlength=n_experts).astype(np.float64)
     s1_e = np.bincount(e, weights=d, minlength=n_experts)
