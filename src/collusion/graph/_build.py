@@ -257,12 +257,19 @@ class _Builder:
         ev = m.evaluations
         if ev is not None and len(ev):
             e, et, eb = _codes(ev["expert_id"]), _codes(ev["tender_id"]), _codes(ev["bidder_id"])
-            pair = et.astype(np.int64) * (len(self.index["expert"]) + 1) + e
+            # In place: each fresh 12M int64 array at 1M tenders is 96 MB of new pages.
+            pair = et.astype(np.int64)
+            pair *= len(self.index["expert"]) + 1
+            pair += e
             # Sort-based: numpy 2.4's np.unique on integers is ~20x slower than sorting. Stable
             # (timsort) because evaluations come in tender order, so the keys are long sorted
             # runs: 0.2-0.6 s instead of 1.3-1.5 s for the 12M keys at 1M tenders.
-            pair = np.sort(pair, kind="stable")
-            start = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
+            pair.sort(kind="stable")
+            new = np.empty(pair.size, dtype=bool)
+            new[0] = True
+            np.not_equal(pair[1:], pair[:-1], out=new[1:])
+            start = np.flatnonzero(new)
+            del new
             uniq, counts = pair[start], np.diff(np.append(start, pair.size))
             self.add("expert", "evaluates", "tender", _frame({
                 "src": (uniq % (len(self.index["expert"]) + 1)).astype(np.int32),
