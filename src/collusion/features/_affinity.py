@@ -613,7 +613,7 @@ def pair_affinity(
     x, b = _context_bids(ctx[ctx_aw], ctt[ctx_aw], bt, n_tenders=n_tenders)
     uniq, pair, b = _pair_rows(x, b, bc, n_companies=n_companies, n_bids=bt.size)
     del x
-    t, w, inf = bt[b], bw[b], bid_inf[b]
+    w = bw[b]  # tenders and contestedness are gathered after the support filter
     px, pc = uniq // n_companies, uniq % n_companies
     n_pairs = uniq.size
 
@@ -626,7 +626,7 @@ def pair_affinity(
             raise ValueError(f"value must be one number per tender (length {n_tenders}), got {v.shape}")
         # Herfindahl index of X's suppliers, over every supplier (before the support filter).
         ctx_value = np.bincount(ctx[ctx_aw], weights=v[ctt[ctx_aw]], minlength=n_x)
-        won = np.bincount(pair[w], weights=v[t[w]], minlength=n_pairs)
+        won = np.bincount(pair[w], weights=v[bt[b[w]]], minlength=n_pairs)
         # Only suppliers awarded some value add to the index (a zero share adds exactly 0):
         # most pairs before the support filter never won (10M expert pairs at 1M tenders).
         has = np.flatnonzero(won)
@@ -640,11 +640,12 @@ def pair_affinity(
         kept = tenders >= min_tenders
         sel = kept[pair]
         remap = np.cumsum(kept) - 1
-        b, t, w, inf = b[sel], t[sel], w[sel], inf[sel]
+        b, w = b[sel], w[sel]
         pair = remap[pair[sel]]
         uniq, px, pc, tenders = uniq[kept], px[kept], pc[kept], tenders[kept]
         n_pairs = uniq.size
         del sel, remap, kept
+    t, inf = bt[b], bid_inf[b]
 
     def pair_sum(weights: np.ndarray) -> np.ndarray:
         return np.bincount(pair, weights=np.asarray(weights, dtype=np.float64), minlength=n_pairs)
