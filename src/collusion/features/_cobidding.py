@@ -375,13 +375,17 @@ def cobid_pairs(
     # The row a of each run: the runs are in row order.
     a = np.repeat(np.arange(B.shape[0], dtype=np.int32), np.diff(np.searchsorted(starts, a_ptr)))
     b = b_all[starts].astype(np.int32, copy=False)
-    del b_all, flag_all, starts
+    del b_all, flag_all
+    deg_i = np.diff(B.indptr).astype(np.int64)
     if min_cobids > 2:
         keep = n_ab >= min_cobids
         a, b, n_ab = a[keep], b[keep], n_ab[keep]
         sums = {k: v[keep] for k, v in sums.items()}
-    deg_i = np.diff(B.indptr).astype(np.int64)
-    n_a, n_b = deg_i[a], deg_i[b]
+        n_a = deg_i[a]
+    else:
+        n_a = np.take(deg_i, a, out=starts)  # the run starts are done with: their pages hold n_a
+    del starts
+    n_b = deg_i[b]
     jaccard, excl_a, excl_b = (np.empty(n_ab.size) for _ in range(3))
     for sl in _chunks(n_ab.size):
         n_ab_f = n_ab[sl].astype(np.float64)
