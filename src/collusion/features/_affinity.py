@@ -306,14 +306,15 @@ def _pair_rows(
     per-pair sums add in the same order. Keys too large to pack fall back to a
     lexsort.
     """
-    key = context * n_companies + bid_company[bid]
+    key = bid_company[bid].astype(np.int64, copy=False)
+    key += context * n_companies
     bits = max(n_bids - 1, 1).bit_length()
     if key.size and int(key.max()) < 1 << (63 - bits):
-        packed = np.sort((key << bits) | bid)
-        del key
-        bid = packed & ((1 << bits) - 1)
-        packed >>= bits
-        key = packed
+        key <<= bits  # packed in place and sorted in place: no copies of ten million rows
+        key |= bid
+        key.sort()
+        bid = key & ((1 << bits) - 1)
+        key >>= bits
     elif key.size:
         order = np.lexsort((bid, key))
         key, bid = key[order], bid[order]
