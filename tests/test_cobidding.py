@@ -222,3 +222,25 @@ def test_binomial_tail_table_gives_the_same_numbers():
     k = np.floor(rng.random(n.size) * (n + 1))
     k[:3], n[:3] = [0.5, -1.0, 5.0], [2.0, 3.0, np.nan]  # not counts: computed directly
     np.testing.assert_array_equal(_binom_logsf_at_least(k, n, 0.13), stats.binom.logsf(k - 1, n, 0.13))
+
+
+def test_chunked_pair_computations_do_not_depend_on_the_chunk_size(monkeypatch):
+    import collusion.features._cobidding as cob
+
+    rng = np.random.default_rng(3)
+    t = np.repeat(np.arange(300), rng.integers(1, 7, 300))
+    c = rng.integers(0, 40, t.size)
+    w = rng.random(t.size) < 0.3
+    B, W = _market(t, c, w, n_t=300, n_c=40)
+    sus = rng.random(300) < 0.2
+
+    def run():
+        p = cobid_pairs(B, W, flags=sus)
+        p2 = cobid_pairs(B, min_cobids=2, flags=sus)
+        sc = suspicious_cobids(B, sus, p2["company_a"], p2["company_b"], p2["n_cobids"], p2["n_flagged"])
+        return p, p2, sc
+
+    ref = run()
+    monkeypatch.setattr(cob, "_CHUNK", 7)
+    for x, y in zip(ref, run()):
+        assert x.equals(y)

@@ -662,20 +662,27 @@ def suspicious_cobids(
     n_bidders = np.bincount(Bc.indices, minlength=Bc.shape[1])
     contested = n_bidders >= 2
     q = float(sus[contested].mean()) if contested.any() else 0.0
-    n = np.asarray(n_cobids, dtype=np.float64)
+    n = np.asarray(n_cobids)
     if n_suspicious is None:
         Bf = sp.csr_matrix(B, dtype=np.float64, copy=True)
         Bf.data[:] = 1.0
         S = (Bf @ sp.diags(sus.astype(np.float64))) @ Bf.T
         k = _pair_lookup(S, np.asarray(company_a, dtype=np.int64), np.asarray(company_b, dtype=np.int64))
     else:
-        k = np.asarray(n_suspicious, dtype=np.float64)
-    logp = -_binom_logsf_at_least(k, n, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k.size)
+        k = np.asarray(n_suspicious)
+    # Chunk by chunk: millions of pairs at 1M tenders, and only the three
+    # output columns get fresh full-size pages (see _chunks).
+    expected, logp = np.empty(k.size), np.empty(k.size)
+    for sl in _chunks(k.size):
+        k_f, n_f = k[sl].astype(np.float64), n[sl].astype(np.float64)
+        lp = -_binom_logsf_at_least(k_f, n_f, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k_f.size)
+        np.maximum(np.nan_to_num(lp, nan=0.0, posinf=300.0), 0.0, out=logp[sl])
+        np.multiply(n_f, q, out=expected[sl])
     return pd.DataFrame({
-        "n_suspicious": k.astype(np.int64),
-        "expected": n * q,
-        "logp": np.maximum(np.nan_to_num(logp, nan=0.0, posinf=300.0), 0.0),
-    })
+        "n_suspicious": k.astype(np.int64),  # a copy, also of int64 input
+        "expected": expected,
+        "logp": logp,
+    }, copy=False)
 
 
 #: Trial counts up to which :func:`_binom_logsf_at_least` looks values up in a table.
