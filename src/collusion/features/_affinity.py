@@ -920,12 +920,12 @@ def score_bias(
         tc = pd.factorize(tc)[0]
     total = np.bincount(tc, weights=s)
     count = np.bincount(tc)
-    m = count[tc]
-    keep = m > 1
-    # s - (total - s) / (m - 1), in place: tens of millions of scores at a million tenders.
+    keep = (count > 1)[tc]
+    # s - (total - s) / (m - 1) with m the panel size, in place and with per-panel terms
+    # gathered once: tens of millions of scores at a million tenders.
     rest = total[tc]
     rest -= s
-    rest /= np.maximum(m - 1, 1)
+    rest /= np.maximum(count - 1, 1)[tc]
     np.subtract(s, rest, out=rest)
     if keep.all():
         d = rest
@@ -933,7 +933,7 @@ def score_bias(
         d = rest[keep]
         e, c = e[keep], c[keep]
     del rest
-    del t, tc, total, count, m, keep
+    del t, tc, total, count, keep
     n_e = np.bincount(e, minlength=n_experts).astype(np.float64)
     s1_e = np.bincount(e, weights=d, minlength=n_experts)
     s2_e = np.bincount(e, weights=d * d, minlength=n_experts)
