@@ -22,6 +22,7 @@ from ..features._contracts import (
     payment_shares,
     shared_graph_accounts,
     stack_rows,
+    unit_rows,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
 from ..results import evidence
@@ -260,8 +261,7 @@ class FundsDetector(SurprisalDetector):
         winners = _ids(m, "company", np.nan_to_num(units["winner"].to_numpy(dtype=np.float64), nan=-1)
                        ) if "winner" in units.columns else np.full(len(units), None)
         # Only the fields the records read: a row tuple of every signal column cost more than the records.
-        fields = [c for c in _EVIDENCE_FIELDS if c in units.columns]
-        for i, row in enumerate(units[fields].itertuples(index=False)):
+        for i, row in enumerate(unit_rows(units, _EVIDENCE_FIELDS)):
             if row.unit == "project":
                 out.append(_project_evidence(row))
             else:

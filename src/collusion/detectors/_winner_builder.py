@@ -18,6 +18,7 @@ from ..features._contracts import (
     person_company_ties,
     shared_graph_accounts,
     stack_rows,
+    unit_rows,
 )
 from ..features._surprisal import flag_surprisal
 from ._base import SurprisalDetector, Units
@@ -238,8 +239,7 @@ class WinnerBuilderDetector(SurprisalDetector):
                 contract_ids[i] = ids[a:b]
         out: list[list[dict[str, Any]]] = []
         # Only the fields the records read: a row tuple of every signal column cost more than the records.
-        fields = [c for c in _EVIDENCE_FIELDS if c in units.columns]
-        for i, row in enumerate(units[fields].itertuples(index=False)):
+        for i, row in enumerate(unit_rows(units, _EVIDENCE_FIELDS)):
             if row.unit == "pair":
                 out.append(self._pair_evidence(row, contract_ids[i], market_lending))
             else:
