@@ -148,7 +148,8 @@ def change_totals(
                 :n_contracts
             ],
             "unapproved_delta": np.bincount(c, weights=np.where(ok, 0.0, d), minlength=n_contracts)[:n_contracts],
-        }
+        },
+        copy=False,
     )
 
 
@@ -228,11 +229,12 @@ def disbursement(
         {
             "n_payments": np.bincount(cs, minlength=n)[:n],
             "paid": paid,
-            "ceiling": cap,
+            "ceiling": cap.copy(),  # the frame does not copy its columns: not the caller's array
             "excess": excess,
             "excess_ratio": ratio,
             "crossing_row": crossing,
-        }
+        },
+        copy=False,
     )
 
 
@@ -357,7 +359,8 @@ def early_payments(
             "n_early": np.bincount(c[early], minlength=n)[:n],
             "early_amount": np.bincount(c[early], weights=a[early], minlength=n)[:n],
             "days_early": days,
-        }
+        },
+        copy=False,
     )
 
 
@@ -663,7 +666,8 @@ def builder_signals(
     if sorted_keys.size:
         won = found & np.asarray(bid_is_winner, dtype=bool)[order][pos_c]
     return pd.DataFrame(
-        {"builder_known": known, "builder_differs": differs, "builder_bid": found, "builder_lost": found & ~won}
+        {"builder_known": known, "builder_differs": differs, "builder_bid": found, "builder_lost": found & ~won},
+        copy=False,
     )
 
 
@@ -705,7 +709,8 @@ def lending_hubs(winner: np.ndarray, builder: np.ndarray, n_companies: int) -> p
     expected = n * p
     pval = np.where(n_builders > 0, stats.poisson.sf(n_builders - 1, np.maximum(expected, 1e-12)), 1.0)
     return pd.DataFrame(
-        {"n_contracts": n, "n_lent": n_lent, "n_builders": n_builders, "expected": expected, "p_value": pval}
+        {"n_contracts": n, "n_lent": n_lent, "n_builders": n_builders, "expected": expected, "p_value": pval},
+        copy=False,
     )
 
 
@@ -755,7 +760,8 @@ def manager_ties(
             "pm_tied_winner": tied_w,
             "pm_tied_builder": tied_b,
             "pm_elsewhere": (n_ties > 0) & ~tied_w,
-        }
+        },
+        copy=False,
     )
 
 
@@ -855,4 +861,4 @@ def cost_overrun_chain(
         out["n_exceed"] = (np.nan_to_num(stacked, nan=0.0) > 1e-12).sum(axis=0)
         out["n_steps"] = np.isfinite(stacked).sum(axis=0)
         out["log_final_invest"] = np.log(chain[3] / chain[0])
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
