@@ -344,30 +344,34 @@ class BidRiggingDetector(BaseDetector):
         if contested.any():
             cut = np.quantile(price_ev[contested], 1.0 - self.suspicious_share)
             suspicious = contested & (price_ev > cut)
-        pairs = cobid_pairs(B, min_cobids=self.min_cobids, flags=suspicious)
-        sc = suspicious_cobids(B, suspicious, pairs["company_a"].to_numpy(), pairs["company_b"].to_numpy(),
-                               pairs["n_cobids"].to_numpy(), n_suspicious=pairs.pop("n_flagged").to_numpy())
-        for col in sc.columns:  # appended in place: a concat would copy every column of millions of pairs
-            pairs[col] = sc[col].to_numpy()
-        del sc
-        pairs["logq"] = bh_qvalues(pairs["logp"].to_numpy())
-        backbone = pairs["logq"].to_numpy() >= -np.log10(self.fdr)
+        found = cobid_pairs(B, min_cobids=self.min_cobids, flags=suspicious)
+        # The pair columns are collected as arrays and become one frame at the
+        # end: every column added to a frame is copied, 50 MB each at 1M tenders.
+        cols = {c: found[c].to_numpy() for c in found.columns if c != "n_flagged"}
+        n_flagged = found["n_flagged"].to_numpy()
+        del found
+        pa, pb = cols["company_a"], cols["company_b"]
+        sc = suspicious_cobids(B, suspicious, pa, pb, cols["n_cobids"], n_suspicious=n_flagged)
+        cols.update({c: sc[c].to_numpy() for c in sc.columns})
+        del sc, n_flagged
+        cols["logq"] = bh_qvalues(cols["logp"])
+        backbone = cols["logq"] >= -np.log10(self.fdr)
         membership = cobidding_communities(
-            pairs["company_a"].to_numpy()[backbone], pairs["company_b"].to_numpy()[backbone],
-            pairs["logp"].to_numpy()[backbone], n_c, resolution=self.resolution, seed=self.random_state,
+            pa[backbone], pb[backbone], cols["logp"][backbone], n_c, resolution=self.resolution,
+            seed=self.random_state,
         )
         self.membership_ = membership
         # Who wins when members meet: only needed for pairs inside a group.
-        ga = membership[pairs["company_a"].to_numpy()]
-        inside = (ga >= 0) & (ga == membership[pairs["company_b"].to_numpy()])
-        wins = pair_wins(B, W, pairs["company_a"].to_numpy()[inside], pairs["company_b"].to_numpy()[inside],
-                         pairs["n_cobids"].to_numpy()[inside])
+        ga = membership[pa]
+        inside = (ga >= 0) & (ga == membership[pb])
+        wins = pair_wins(B, W, pa[inside], pb[inside], cols["n_cobids"][inside])
         for col in wins.columns:
-            full = np.full(len(pairs), np.nan)
+            full = np.full(pa.size, np.nan)
             full[inside] = wins[col].to_numpy(dtype=np.float64)
-            pairs[col] = full
-        pair_traces = self._pair_trace_flags(pairs, trace_pairs, links)
-        pairs["shared_traces"] = pair_traces
+            cols[col] = full
+        cols["shared_traces"] = self._pair_trace_flags(pa, pb, trace_pairs, links)
+        pairs = pd.DataFrame(cols, copy=False)
+        del cols
         self.pairs_ = pairs
         self._pair_arrays = {c: pairs[c].to_numpy() for c in
                              ("company_a", "company_b", "n_cobids", "wins_a", "wins_b", "underwin_a", "underwin_b")}
@@ -554,13 +558,14 @@ class BidRiggingDetector(BaseDetector):
         return pd.concat(frames, ignore_index=True)
 
     @staticmethod
-    def _pair_trace_flags(pairs: pd.DataFrame, trace_pairs: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
-        """Per co-bidding pair: number of tenders where it shared a trace, plus link types."""
-        n = len(pairs)
+    def _pair_trace_flags(company_a: np.ndarray, company_b: np.ndarray, trace_pairs: pd.DataFrame,
+                          links: pd.DataFrame) -> np.ndarray:
+        """Per co-bidding pair ``(company_a, company_b)``: tenders where it shared a trace, plus link types."""
+        n = company_a.size
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        width = np.int64(max(int(pairs["company_b"].max()), 0) + 1)
-        key = pairs["company_a"].to_numpy(np.int64) * width + pairs["company_b"].to_numpy(np.int64)
+        width = np.int64(max(int(company_b.max()), 0) + 1)
+        key = company_a.astype(np.int64) * width + company_b.astype(np.int64)
         out = np.zeros(n, dtype=np.int64)
         if len(trace_pairs):
             tp = trace_pairs.drop_duplicates(["tender", "company_a", "company_b"])
