@@ -37,6 +37,7 @@ import pandas as pd
 
 from .._arrays import unique_ints, varies_within
 from .._param_validation import Interval, Options
+from .._ragged import Ragged, entity_strings
 from ..exceptions import MissingTableError
 from ..features._affinity import (
     context_links,
@@ -46,7 +47,6 @@ from ..features._affinity import (
     pair_affinity,
 )
 from ..features._surprisal import bh_threshold
-from .._ragged import Ragged, entity_strings
 from ..results import evidence
 from ._base import BaseDetector, Units
 
@@ -272,6 +272,7 @@ class AffinityDetector(BaseDetector):
         bw = m.bids["is_winner"].to_numpy(dtype=bool)
         n_t, n_c = len(m.tenders), m.n("company")
         single_context = self.context_type in ("buyer", "agent")
+        flags = tender_flags(m)
         bid_flags, prep_labels = None, {}
         if single_context:
             tender_context = np.full(n_t, -1, dtype=np.int64)
@@ -287,7 +288,7 @@ class AffinityDetector(BaseDetector):
                 graph.__dict__["_firm_strength"] = strength
         table, triples = pair_affinity(
             x, xt, bt[uni], bc[uni], bw[uni], n_tenders=n_t, n_companies=n_c,
-            flags=tender_flags(m), bid_flags=bid_flags, value=_winning_value(m),
+            flags=flags, bid_flags=bid_flags, value=_winning_value(m),
             baseline=self.baseline, min_tenders=self.min_tenders, strength=strength, return_triples=True,
         )
         # Triples point at rows of the universe; keep bid rows of the market. Handled as
@@ -301,7 +302,7 @@ class AffinityDetector(BaseDetector):
             "is_winner": triples["is_winner"].to_numpy(dtype=bool),
         }
         del triples
-        table = self._extra(table, m)
+        table = self._extra(table, m, flags)
         # Sorted by (pair, tender), so evidence for any unit is a slice. The triples come by
         # (pair, bid), which is that order already when bids are listed by tender.
         key = trip["pair"].astype(np.int64) * n_t + trip["tender"]  # (pair, tender) is unique
@@ -327,6 +328,7 @@ class AffinityDetector(BaseDetector):
         units.insert(1, "other_id", entity_strings(m, "company", comp_codes))
         units["score"] = score
         self._cache = {
+            "flags": flags,
             "triples": triples, "links": links, "prep_labels": prep_labels,
             "key": ctx_codes * n_c + comp_codes,
             "link_key": links["context"].to_numpy(np.int64) * n_c + links["company"].to_numpy(np.int64),
@@ -334,8 +336,11 @@ class AffinityDetector(BaseDetector):
         members = Ragged.from_columns([ctx_codes, comp_codes], kinds=[self.context_type, "company"])
         return Units(units, members, self._tender_lists(triples, len(table)))
 
-    def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
-        """Hook: add analysis-specific columns to the pair table (after the support filter)."""
+    def _extra(self, table: pd.DataFrame, market: Any, flags: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Hook: add analysis-specific columns to the pair table (after the support filter).
+
+        ``flags`` are the market's :func:`tender_flags`, computed once per fit.
+        """
         return table
 
     def _combined(self, comps: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -393,7 +398,7 @@ class AffinityDetector(BaseDetector):
         cc = m.entities["company"].get_indexer(units["other_id"].astype(str).to_numpy())
         rows = np.searchsorted(cache["key"], xc.astype(np.int64) * n_c + cc)
         tender_ids = m.entities["tender"].to_numpy()
-        flags = tender_flags(m)
+        flags = cache["flags"]
         tp = triples  # sorted by (pair, tender) in _score
         starts = np.searchsorted(tp["pair"].to_numpy(), rows, side="left")
         ends = np.searchsorted(tp["pair"].to_numpy(), rows, side="right")

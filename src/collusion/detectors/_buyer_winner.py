@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..features._affinity import empirical_surprise, fisher_surprise, flag_wins_given
 from ..features._surprisal import brown_surprise
-from ._affinity import AffinityDetector, tender_flags
+from ._affinity import AffinityDetector
 
 __all__ = ["BuyerWinnerDetector"]
 
@@ -108,7 +108,7 @@ class BuyerWinnerDetector(AffinityDetector):
     #: Signals always combined; the others enter the score only when some pair shows them.
     _core_signals: ClassVar[tuple[str, ...] | None] = ("dominance", "irregular")
 
-    def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
+    def _extra(self, table: pd.DataFrame, market: Any, flags: dict[str, np.ndarray]) -> pd.DataFrame:
         """Add the irregular wins that the procedure of each won tender does not explain."""
         table = table.copy(deep=False)
         n_c = market.n("company")
@@ -118,7 +118,6 @@ class BuyerWinnerDetector(AffinityDetector):
         wc = market.codes("bids", "bidder_id").astype(np.int64)[win]
         wx = market.codes("tenders", "buyer_id").astype(np.int64)[wt]
         proc = np.asarray(market.tenders["procedure"].cat.codes, dtype=np.int64)[wt]
-        flags = tender_flags(market)
         parts = []
         for name in self._procedure_flags:
             given = flag_wins_given(wx, wc, flags[name][wt], proc, n_companies=n_c)

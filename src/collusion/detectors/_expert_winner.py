@@ -105,7 +105,7 @@ class ExpertWinnerDetector(AffinityDetector):
             ev_key = ev_key[first]
         return pd.Series(bid_key).isin(ev_key).to_numpy()  # a hash lookup: np.isin sorts both arrays
 
-    def _extra(self, table: pd.DataFrame, market: Any) -> pd.DataFrame:
+    def _extra(self, table: pd.DataFrame, market: Any, flags: dict[str, np.ndarray]) -> pd.DataFrame:
         ev = market.evaluations
         n_c = market.n("company")
         # The score bias of exactly the scored pairs (the table is sorted by its key).
