@@ -379,9 +379,14 @@ class AffinityDetector(BaseDetector):
         return table
 
     def _tender_lists(self, triples: pd.DataFrame, n_units: int) -> Ragged:
-        """Each pair's tenders (its wins, or every shared tender), as codes."""
+        """Each pair's tenders (its wins, or every shared tender), as codes.
+
+        The triples are sorted by (pair, tender): the rows are slices of them, no sort needed.
+        """
         sel = triples if self._tender_list == "all" else triples.loc[triples["is_winner"].to_numpy()]
-        return Ragged.from_pairs(sel["pair"].to_numpy(), sel["tender"].to_numpy(), n_units, kind="tender")
+        offsets = np.zeros(n_units + 1, dtype=np.int64)
+        np.cumsum(np.bincount(sel["pair"].to_numpy(), minlength=n_units), out=offsets[1:])
+        return Ragged(sel["tender"].to_numpy().astype(np.int64), offsets)  # no kinds: every code a tender
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
         """Benjamini–Hochberg cut of the Fisher p-values at false discovery rate ``fdr``."""
