@@ -244,3 +244,12 @@ def test_chunked_pair_computations_do_not_depend_on_the_chunk_size(monkeypatch):
     monkeypatch.setattr(cob, "_CHUNK", 7)
     for x, y in zip(ref, run()):
         assert x.equals(y)
+
+
+def test_communities_ignore_zero_weights_and_self_loops():
+    a = np.array([0, 0, 1, 3, 3, 4, 2])
+    b = np.array([1, 2, 2, 4, 5, 5, 3])
+    w = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.1])
+    ref = cobidding_communities(a, b, w, 7)
+    noisy = cobidding_communities(np.r_[a, 6, 2], np.r_[b, 6, 5], np.r_[w, 5.0, 0.0], 7)
+    assert noisy.tolist() == ref.tolist() == [0, 0, 0, 1, 1, 1, -1]

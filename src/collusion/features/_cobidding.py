@@ -771,15 +771,16 @@ def cobidding_communities(
     import igraph
 
     if graph is None:
-        a = np.asarray(a, dtype=np.int64)
-        b = np.asarray(b, dtype=np.int64)
         weight = np.asarray(weight, dtype=np.float64)
-        keep = (weight > 0) & (a != b)
+        edges = np.column_stack([np.asarray(a), np.asarray(b)]).astype(np.int64, copy=False)
+        keep = (weight > 0) & (edges[:, 0] != edges[:, 1])
+        if not keep.all():  # usually every pair is kept: no copies of tens of millions of edges then
+            edges, weight = edges[keep], weight[keep]
         g = igraph.Graph(n=int(n_companies), directed=False)
-        g.add_edges(np.column_stack([a[keep], b[keep]]))  # an (m, 2) array: 4x faster than a list of pairs
+        g.add_edges(edges)  # an (m, 2) array: 4x faster than a list of pairs
         # The array itself, not an edge attribute: a list of tens of millions
         # of Python floats cost seconds at 1M tenders.
-        weights = weight[keep]
+        weights = weight
     else:
         g = graph
         if g.vcount() != n_companies:
