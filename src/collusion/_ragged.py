@@ -163,62 +163,103 @@ class Ragged:
     def hstack(self, other: Ragged) -> Ragged:
         """Row ``i`` of ``self`` followed by row ``i`` of ``other`` (same number of rows)."""
         sa, sb = np.diff(self.offsets), np.diff(other.offsets)
-        rows = np.concatenate([np.repeat(np.arange(sa.size), sa), np.repeat(np.arange(sb.size), sb)])
-        order = np.argsort(rows, kind="stable")
         offsets = np.zeros(sa.size + 1, dtype=np.int64)
         np.cumsum(sa + sb, out=offsets[1:])
-        return Ragged(np.concatenate([self.codes, other.codes])[order], offsets,
-                      np.concatenate([self._kinds(), other._kinds()])[order])
+        # Each item's place is computed (row start in the result + place inside its row), not
+        # found by a stable sort over every item.
+        pos_a = np.repeat(offsets[:-1] - self.offsets[:-1], sa) + np.arange(self.codes.size)
+        pos_b = np.repeat(offsets[:-1] + sa - other.offsets[:-1], sb) + np.arange(other.codes.size)
+        codes = np.empty(self.codes.size + other.codes.size, dtype=np.result_type(self.codes, other.codes))
+        kinds = np.empty(codes.size, dtype=np.int8)
+        codes[pos_a], codes[pos_b] = self.codes, other.codes
+        kinds[pos_a], kinds[pos_b] = self._kinds(), other._kinds()
+        return Ragged(codes, offsets, kinds)
 
     def take(self, rows: np.ndarray) -> Ragged:
         """The rows ``rows``, in that order."""
+        pos, offsets = self._positions(rows)
+        return Ragged(self.codes[pos], offsets, None if self.kinds is None else self.kinds[pos])
+
+    def _positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat positions of the items of rows ``rows`` (in that order) and the offsets of those rows."""
         rows = np.asarray(rows, dtype=np.int64)
         starts, sizes = self.offsets[rows], np.diff(self.offsets)[rows]
         offsets = np.zeros(rows.size + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        # Flat positions of the chosen rows: start of the row + position inside it.
-        pos = np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1])
-        return Ragged(self.codes[pos], offsets, None if self.kinds is None else self.kinds[pos])
+        # start of the row + position inside it
+        return np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1]), offsets
 
     # ------------------------------------------------------------- output
     def _kinds(self) -> np.ndarray:
         return self.kinds if self.kinds is not None else np.full(self.codes.size, _KIND_INDEX["tender"], np.int8)
 
-    def labels(self, market: Any, *, prefix: bool = True) -> pd.Series:
-        """The rows as a ``list<string>`` column of node labels (or bare ids without ``prefix``)."""
-        kinds = self._kinds()
-        parts, where = [], []
-        for k in np.unique(kinds):
-            sel = np.flatnonzero(kinds == k)
-            labels = node_labels(market, KINDS[k], prefix=prefix)
-            parts.append(labels.take(pa.array(self.codes[sel])))
-            where.append(sel)
+    def _table_index(self, tables: list[Any]) -> tuple[np.ndarray, list[int]]:
+        """Index of each item into the per-kind ``tables`` (indexed by kind code) laid end to end.
+
+        Returns the index and the kinds present (those whose tables are laid out,
+        in kind order). With one kind the index is the codes themselves.
+        """
+        if self.kinds is None:
+            return self.codes, [_KIND_INDEX["tender"]]
+        present = np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist()
+        if len(present) == 1:
+            return self.codes, present
+        base = np.zeros(len(KINDS), dtype=np.int64)
+        start = 0
+        for k in present:
+            base[k] = start
+            start += len(tables[k])
+        return base[self.kinds] + self.codes, present
+
+    def labels(self, market: Any, *, prefix: bool = True, rows: np.ndarray | None = None) -> pd.Series:
+        """The rows as a ``list<string>`` column of node labels (or bare ids without ``prefix``).
+
+        ``rows``, when given, picks and orders the rows (as :meth:`take` would) in
+        the same gather. All kinds' labels are gathered by one take from their
+        tables laid end to end: a take per kind, a concatenation and a take back
+        into row order copied every string three times.
+        """
         from .results import list_series
 
-        if parts:
-            flat = pa.concat_arrays(parts)
-            if len(parts) > 1:  # back to row order
-                inverse = np.empty(self.codes.size, dtype=np.int64)
-                inverse[np.concatenate(where)] = np.arange(self.codes.size)
-                flat = flat.take(pa.array(inverse))
+        tables: list[Any] = [None] * len(KINDS)
+        if self.kinds is None:
+            tables[_KIND_INDEX["tender"]] = node_labels(market, "tender", prefix=prefix)
         else:
+            for k in np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist():
+                tables[k] = node_labels(market, KINDS[k], prefix=prefix)
+        index, present = self._table_index(tables)
+        offsets = self.offsets
+        if rows is not None:
+            pos, offsets = self._positions(rows)
+            index = index[pos]
+        if index.size == 0:
             flat = pa.array([], type=pa.string())
-        return list_series(self.offsets, flat)
+        else:
+            table = tables[present[0]] if len(present) == 1 else pa.concat_arrays([tables[k] for k in present])
+            flat = table.take(pa.array(np.asarray(index, dtype=np.int64)))
+        return list_series(offsets, flat)
 
     def hashes(self, market: Any) -> np.ndarray:
         """Order-free 64-bit hash of each row's set of node labels (see :func:`collusion.results.member_hashes`).
 
         The same value as ``member_hashes(self.labels(market))``: each row sums
         (wrapping) its members' scrambled label hashes. The per-kind tables are
-        scrambled once per entity (:func:`node_hashes`); the row sums are
-        differences of one running sum at the row offsets (exact modulo 2**64)
-        rather than an unbuffered scatter-add.
+        scrambled once per entity (:func:`node_hashes`) and gathered by one take
+        from their end-to-end concatenation; the row sums are differences of one
+        running sum at the row offsets (exact modulo 2**64) rather than an
+        unbuffered scatter-add.
         """
-        kinds = self._kinds()
-        mixed = np.empty(self.codes.size, dtype=np.uint64)
-        for k in np.unique(kinds):
-            sel = kinds == k
-            mixed[sel] = node_hashes(market, KINDS[k])[self.codes[sel]]
+        tables: list[Any] = [None] * len(KINDS)
+        if self.kinds is None:
+            tables[_KIND_INDEX["tender"]] = node_hashes(market, "tender")
+        else:
+            for k in np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist():
+                tables[k] = node_hashes(market, KINDS[k])
+        index, present = self._table_index(tables)
+        if index.size == 0:
+            mixed = np.zeros(0, np.uint64)
+        else:
+            mixed = (tables[present[0]] if len(present) == 1 else np.concatenate([tables[k] for k in present]))[index]
         running = np.zeros(mixed.size + 1, dtype=np.uint64)
         np.cumsum(mixed, out=running[1:])
         return running[self.offsets[1:]] - running[self.offsets[:-1]]

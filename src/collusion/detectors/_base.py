@@ -332,11 +332,11 @@ class BaseDetector(BaseEstimator):
         self._result_pos = np.empty(n, dtype=np.int64)
         self._result_pos[order] = np.arange(n)
         if members is not None:
-            member_list = members.take(order).labels(market).array
+            member_list = members.labels(market, rows=order).array
         else:
             member_list = member_col.array.take(order)
         if tenders is not None:
-            tender_list = tenders.take(order).labels(market, prefix=False).array
+            tender_list = tenders.labels(market, prefix=False, rows=order).array
         elif tender_col is not None:
             tender_list = tender_col.array.take(order)
         else:
