@@ -301,19 +301,17 @@ class BaseDetector(BaseEstimator):
         frame = frame.drop(columns=[c for c in ("members", "tender_ids") if c in frame.columns])
         frame.index = pd.Index(_unit_keys(frame), name="unit_key")
         score = frame["score"].to_numpy(dtype=np.float64)
-        # Unit kinds as codes into their sorted names; ``kinds`` then holds a few shared str objects
-        # (not one per row), so comparing and gathering it stays cheap.
+        # Unit kinds as codes into their sorted names: compared and gathered as integers, not strings.
         kind_codes, kind_names = pd.factorize(frame["unit"].array, sort=True)
         kind_names = np.asarray(kind_names, dtype=object)
-        kinds = kind_names[kind_codes]
-        code_of = {k: i for i, k in enumerate(kind_names.tolist())}
 
         flagged = np.zeros(n, dtype=bool)
         pct = np.zeros(n)
         rank = np.zeros(n, dtype=np.int64)
         thresholds: dict[str, float] = {}
-        for kind in pd.unique(kinds):
-            sel = np.flatnonzero(kind_codes == code_of[kind])
+        for code in pd.unique(kind_codes):  # in order of first appearance: the order of threshold_'s keys
+            kind = kind_names[code]
+            sel = np.flatnonzero(kind_codes == code)
             s = score[sel]
             if self.contamination is not None:
                 thr = contamination_threshold(s, self.contamination)
@@ -348,7 +346,7 @@ class BaseDetector(BaseEstimator):
         results = pd.DataFrame(
             {
                 # Ids made from the hashes in result order: gathering a million id strings cost more.
-                "finding_id": finding_ids(self.name, kinds[order], hashes=hashes[order]).array,
+                "finding_id": finding_ids(self.name, kind_names[kind_codes[order]], hashes=hashes[order]).array,
                 "detector": repeat_str(self.name, n),
                 "analysis": np.full(n, self.analysis, dtype=np.int64),
                 "unit": pd.array(pa.DictionaryArray.from_arrays(  # decoded from the kind codes: no string gather
