@@ -195,6 +195,10 @@ def _for_export(frame: pd.DataFrame) -> pd.DataFrame:
 _KEEP_ALL_UP_TO = 250_000
 
 
+#: Result columns stored as categories (a few distinct values each).
+_CATEGORY_COLUMNS = ("detector", "unit", "entity_type", "other_type")
+
+
 def _merge_results(frames: list[pd.DataFrame], *, release: bool) -> pd.DataFrame:
     """All detectors' results in one frame, ordered flagged first, then by percentile, analysis and rank.
 
@@ -214,9 +218,13 @@ def _merge_results(frames: list[pd.DataFrame], *, release: bool) -> pd.DataFrame
                         -np.asarray(merged("score_pct")), ~np.asarray(merged("flagged"), dtype=bool)))
     out: dict[str, Any] = {}
     for col in RESULT_COLUMNS:
-        values = merged(col).take(order)
-        # A handful of distinct values over millions of rows: categories, one byte a row.
-        out[col] = pd.Categorical(values) if col in ("detector", "unit", "entity_type", "other_type") else values
+        if col in _CATEGORY_COLUMNS:
+            # A handful of distinct values over millions of rows: categories, one byte a
+            # row. Encoding before the reordering gathers small codes, not strings.
+            codes, categories = pd.factorize(merged(col), sort=True)
+            out[col] = pd.Categorical.from_codes(codes.take(order), dtype=pd.CategoricalDtype(categories))
+        else:
+            out[col] = merged(col).take(order)
         if release:
             for f in frames:
                 del f[col]
