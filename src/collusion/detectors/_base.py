@@ -343,6 +343,7 @@ class BaseDetector(BaseEstimator):
         def ordered(col: str) -> pd.api.extensions.ExtensionArray:
             return repeat_str(constant[col], n) if col in constant else frame[col].array.take(order)
 
+        entity_id = ordered("entity_id")
         results = pd.DataFrame(
             {
                 # Ids made from the hashes in result order: gathering a million id strings cost more.
@@ -353,7 +354,7 @@ class BaseDetector(BaseEstimator):
                     pa.array(kind_codes[order], type=pa.int64()), pa.array(kind_names, type=pa.string()),
                 ).cast(pa.string()), dtype="str"),
                 "entity_type": ordered("entity_type"),
-                "entity_id": ordered("entity_id"),
+                "entity_id": entity_id,
                 "other_type": ordered("other_type"),
                 "other_id": ordered("other_id"),
                 "members": member_list,
@@ -363,7 +364,8 @@ class BaseDetector(BaseEstimator):
                 "flagged": flagged[order],
                 "rank": rank[order],
             },
-            index=frame.index[order],
+            # Without second ids the keys are the entity ids: the gathered column serves as the index.
+            index=pd.Index(entity_id, name="unit_key") if frame["other_id"].isna().all() else frame.index[order],
         )
         records = np.empty(n, dtype=object)
         records[:] = [_NO_EVIDENCE]
@@ -473,6 +475,9 @@ def _result_positions(kind_codes: np.ndarray, rank: np.ndarray, n_kinds: int) ->
 def _unit_keys(units: pd.DataFrame) -> pd.Index:
     """Human-readable unit key: ``entity_id`` or ``entity_id|other_id`` (groups: the unit's own id)."""
     ei = _as_arrow_strings(units["entity_id"])
-    joined = pc.binary_join_element_wise(ei, _as_arrow_strings(units["other_id"]), "|")
+    other = _as_arrow_strings(units["other_id"])
+    if other.null_count == len(other):  # no second ids: the keys are the entity ids, not joined and chosen
+        return pd.Index(pd.array(ei, dtype="str"))
+    joined = pc.binary_join_element_wise(ei, other, "|")
     keys = pc.if_else(joined.is_valid(), joined, ei)
     return pd.Index(pd.array(keys, dtype="str"))
