@@ -71,6 +71,10 @@ def varies_within(group: np.ndarray, codes: np.ndarray, n_groups: int) -> np.nda
     >>> varies_within(np.array([0, 0, 1, 1, 2]), np.array([5, 7, 3, 3, 9]), 4).tolist()
     [True, False, False, False]
     """
+    # ufunc.at has a fast path only when indices are intp and values match the
+    # output dtype: int32 codes took 15x longer (about 5 s at 1M tenders).
+    group = np.asarray(group, dtype=np.intp)
+    codes = np.asarray(codes, dtype=np.int64)
     lo = np.full(n_groups, np.iinfo(np.int64).max)
     hi = np.full(n_groups, np.iinfo(np.int64).min)
     np.minimum.at(lo, group, codes)
