@@ -21,12 +21,11 @@ from ..features._contracts import (
     payee_roles,
     payment_shares,
     shared_graph_accounts,
-    stack_rows,
-    unit_rows,
 )
 from ..features._surprisal import violation_surprisal, z_surprisal
 from ..results import evidence
 from ._base import SurprisalDetector, Units
+from ._frames import stack_rows, unit_rows
 
 __all__ = ["FundsDetector"]
 

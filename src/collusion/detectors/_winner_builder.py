@@ -17,11 +17,10 @@ from ..features._contracts import (
     payment_shares,
     person_company_ties,
     shared_graph_accounts,
-    stack_rows,
-    unit_rows,
 )
 from ..features._surprisal import flag_surprisal
 from ._base import SurprisalDetector, Units
+from ._frames import stack_rows, unit_rows
 
 __all__ = ["WinnerBuilderDetector"]
 
