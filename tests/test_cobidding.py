@@ -225,7 +225,7 @@ def test_binomial_tail_table_gives_the_same_numbers():
 
 
 def test_chunked_pair_computations_do_not_depend_on_the_chunk_size(monkeypatch):
-    import collusion.features._cobidding as cob
+    import collusion._incidences as incidences
 
     rng = np.random.default_rng(3)
     t = np.repeat(np.arange(300), rng.integers(1, 7, 300))
@@ -241,7 +241,7 @@ def test_chunked_pair_computations_do_not_depend_on_the_chunk_size(monkeypatch):
         return p, p2, sc
 
     ref = run()
-    monkeypatch.setattr(cob, "_CHUNK", 7)
+    monkeypatch.setattr(incidences, "CHUNK", 7)
     for x, y in zip(ref, run()):
         assert x.equals(y)
 

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .._arrays import unique_ints
+from .._incidences import A_WON, B_WON, FLAGGED, chunks, cobid_incidences
 
 __all__ = [
     "bid_incidence",
@@ -148,95 +149,6 @@ def _binary_float(B: sp.spmatrix) -> sp.csr_matrix:
     return Bf
 
 
-#: Rows per chunk of the pair computations: temporaries of 8 MB are reused
-#: by the allocator, larger ones are fresh pages every time.
-_CHUNK = 1 << 20
-
-
-def _chunks(n: int) -> list[slice]:
-    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-
-
-#: Bits of an incidence code (see :func:`_cobid_incidences`).
-_FLAGGED, _A_WON, _B_WON = 1, 2, 4
-
-
-def _cobid_incidences(
-    B: sp.csr_matrix, flags: np.ndarray | None, won: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """Every co-bidding incidence (pair of bidders of one tender), sorted by pair.
-
-    ``B`` must be canonical CSR. Returns ``a_ptr``, ``b`` and ``code``: the
-    incidences of pairs ``a < b`` as a CSR layout over ``a`` (row ``a`` holds
-    ``b[a_ptr[a]:a_ptr[a + 1]]``, ascending, a pair repeated once per shared
-    tender) with each incidence's code, plus the index dtype used. Without
-    ``won`` the code is the tender's flag (bool, all True without ``flags``);
-    with ``won`` (a bool per stored entry of ``B``: that bid won) it is a
-    ``uint8`` of bits ``_FLAGGED``, ``_A_WON`` and ``_B_WON``, so win counts
-    ride along the same two passes instead of a ``W·Bᵀ`` product and a lookup.
-
-    Two linear passes and no comparison sort: the incidences are enumerated
-    grouped by their larger firm ``b`` (each bid pairs with the bidders of its
-    tender that have smaller codes), then the CSR→CSC conversion, a stable
-    counting sort by column, regroups them by ``a`` with ``b`` ascending inside
-    each row. Sorting the 32 million int64 pair keys of a 1M-tender market
-    takes 4-5 s; the two passes take about 1.5 s in int32.
-    """
-    n_c, n_t = B.shape
-    Bc = B.tocsc()  # csr_tocsc writes each tender's bidders in ascending code order
-    sizes = np.diff(Bc.indptr)
-    total = int((sizes * (sizes - 1) // 2).sum())
-    # int32 indices halve the memory traffic of every pass below; scipy keeps
-    # them as they are when the indptr has the same dtype.
-    it = np.int32 if max(total, Bc.nnz, n_c, n_t) < np.iinfo(np.int32).max else np.int64
-    t_ptr = Bc.indptr.astype(it)
-    comp = Bc.indices.astype(it)
-    # CSC position of every bid, in company-major order: its rank in its
-    # tender is the number of co-bidders with a smaller code.
-    pos = sp.csc_matrix((np.arange(Bc.nnz, dtype=it), comp, t_ptr), shape=B.shape).tocsr().data
-    del Bc
-    if won is not None:
-        won_csc = np.empty(won.size, dtype=bool)  # the win flags in CSC order, for the partner a
-        won_csc[pos] = won
-    first = t_ptr[B.indices]  # CSC position of the first bidder of each bid's tender
-    rank = pos - first
-    del pos
-    end = np.cumsum(rank, dtype=it)
-    start = end - rank  # first incidence of each bid
-    # Incidence k of bid e pairs it with the bidder at CSC position
-    # first[e] + k, for k < rank[e].
-    shift = first - start
-    del first
-    a = np.empty(total, dtype=it)
-    flag = np.empty(total, dtype=bool if won is None else np.uint8)
-    if won is None and flags is None:
-        flag[:] = True
-    # Bid by bid in chunks: the positions and flags of one chunk's incidences
-    # are temporaries the allocator reuses, where whole-market ones would be
-    # hundreds of MB of fresh pages (see _chunks).
-    step = max(_CHUNK // 4, 1)
-    for e0 in range(0, rank.size, step):
-        e1 = min(e0 + step, rank.size)
-        i0, i1, r = start[e0], end[e1 - 1], rank[e0:e1]
-        at = np.arange(i0, i1, dtype=it)
-        at += np.repeat(shift[e0:e1], r)
-        a[i0:i1] = comp[at]
-        if won is not None:
-            fl = np.repeat(won[e0:e1].view(np.uint8) * np.uint8(_B_WON), r)
-            fl |= won_csc[at].view(np.uint8) * np.uint8(_A_WON)
-            if flags is not None:
-                fl |= np.repeat(flags[B.indices[e0:e1]], r).view(np.uint8)
-            flag[i0:i1] = fl
-        elif flags is not None:
-            flag[i0:i1] = np.repeat(flags[B.indices[e0:e1]], r)
-    del comp, shift, start
-    b_ptr = np.concatenate((np.zeros(1, dtype=it), end))[B.indptr]  # incidences of each firm b
-    del end, rank
-    # Rows b, columns a  ->  rows a, columns b ascending.
-    by_a = sp.csr_matrix((flag, a, b_ptr), shape=(n_c, n_c)).tocsc()
-    return by_a.indptr, by_a.indices, by_a.data, it
-
-
 def _pair_lookup(M: sp.spmatrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Values ``M[a[i], b[i]]`` for many index pairs at once (0 where absent).
 
@@ -336,7 +248,7 @@ def cobid_pairs(
         general = False
     # Incidences arrive sorted by pair, so a pair's count is the length of its
     # run and no hash table or sort is needed.
-    a_ptr, b_all, flag_all, it = _cobid_incidences(B, f, won)
+    a_ptr, b_all, flag_all, it = cobid_incidences(B, f, won)
     n = b_all.size
     new = np.empty(n, dtype=bool)  # incidence starts a new pair
     new[:1] = True
@@ -345,7 +257,7 @@ def cobid_pairs(
     # A market of a million tenders has tens of millions of pairs: every
     # array of pairs is 90-180 MB of fresh memory, which the kernel maps page
     # by page (~1.5 s per GB here), so the arrays kept are the output columns
-    # and the temporaries go chunk by chunk (see _chunks).
+    # and the temporaries go chunk by chunk (see collusion._incidences.chunks).
     if min_cobids > 1:
         # Most pairs meet once; the runs of length >= 2 are found without
         # listing all distinct pairs.
@@ -365,9 +277,9 @@ def cobid_pairs(
     del new
     masks = {}
     if f is not None:
-        masks["n_flagged"] = None if won is None else _FLAGGED
+        masks["n_flagged"] = None if won is None else FLAGGED
     if won is not None:
-        masks["wins_a"], masks["wins_b"] = _A_WON, _B_WON
+        masks["wins_a"], masks["wins_b"] = A_WON, B_WON
     sums = dict(zip(masks, _run_sums(flag_all, starts, stop, list(masks.values()))))
     if n_ab is None:
         n_ab = np.subtract(stop, starts, out=stop)
@@ -387,7 +299,7 @@ def cobid_pairs(
     del starts
     n_b = deg_i[b]
     jaccard, excl_a, excl_b = (np.empty(n_ab.size) for _ in range(3))
-    for sl in _chunks(n_ab.size):
+    for sl in chunks(n_ab.size):
         n_ab_f = n_ab[sl].astype(np.float64)
         n_a_f, n_b_f = n_a[sl].astype(np.float64), n_b[sl].astype(np.float64)
         np.divide(n_ab_f, n_a_f + n_b_f - n_ab_f, out=jaccard[sl])
@@ -426,7 +338,7 @@ def _run_sums(code: np.ndarray, starts: np.ndarray, stop: np.ndarray, masks: lis
     incidence, cost 5-10 times more).
     """
     out = [np.empty(starts.size, dtype=np.int64) for _ in masks]
-    for sl in _chunks(starts.size):
+    for sl in chunks(starts.size):
         i0, i1 = starts[sl.start], stop[sl.stop - 1]
         seg = code[i0:i1]
         lo, hi = starts[sl] - i0, stop[sl] - i0
@@ -549,7 +461,7 @@ def _wins_columns(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: n
         <= 2 * np.count_nonzero(n_ab <= _UNDERWIN_TABLE_N))
     under = _Underwin(total_wins, deg, tabulate=tabulate)
     asym, under_a, under_b = (np.empty(n_ab.size) for _ in range(3))
-    for sl in _chunks(n_ab.size):
+    for sl in chunks(n_ab.size):
         w_a, w_b, n_f = (np.asarray(x[sl], dtype=np.float64) for x in (wins_a, wins_b, n_ab))
         won_ab = w_a + w_b
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -670,9 +582,9 @@ def suspicious_cobids(
     else:
         k = np.asarray(n_suspicious)
     # Chunk by chunk: millions of pairs at 1M tenders, and only the three
-    # output columns get fresh full-size pages (see _chunks).
+    # output columns get fresh full-size pages (see collusion._incidences.chunks).
     expected, logp = np.empty(k.size), np.empty(k.size)
-    for sl in _chunks(k.size):
+    for sl in chunks(k.size):
         k_f, n_f = k[sl].astype(np.float64), n[sl].astype(np.float64)
         lp = -_binom_logsf_at_least(k_f, n_f, q) / np.log(10.0) if 0 < q < 1 else np.zeros(k_f.size)
         np.maximum(np.nan_to_num(lp, nan=0.0, posinf=300.0), 0.0, out=logp[sl])

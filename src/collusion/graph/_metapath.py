@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..features._cobidding import _cobid_incidences
+from .._incidences import cobid_incidences
 from ._schema import DEFAULT_RELATIONS, EDGE_TYPES, NODE_TYPES, TRACE_NODE_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -181,7 +181,7 @@ def _gram_upper(H: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     diag = np.diff(H.indptr).astype(np.int64)
     if H.nnz == 0:
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), diag
-    a_ptr, b, _, _ = _cobid_incidences(H, None)
+    a_ptr, b, _, _ = cobid_incidences(H, None)
     # A pair's count is the length of its run of incidences inside row a.
     new = np.empty(b.size, dtype=bool)
     new[:1] = True
