@@ -309,8 +309,10 @@ def projection(
         # An (m, 2) integer array, not a list of pairs: 0.3 s instead of 1.1 s for 777k edges
         # (igraph's own memoryview path is slower still: it goes through Python lists).
         edges = np.empty((len(rows), 2), dtype=np.int64)
-        np.take(pos, rows, out=edges[:, 0])
-        np.take(pos, cols, out=edges[:, 1])
+        # Plain assignment of the gather into the strided column: about twice as fast as
+        # np.take(..., out=edges[:, 0]), whose out= path is slow on a non-contiguous view.
+        edges[:, 0] = pos[rows]
+        edges[:, 1] = pos[cols]
         h.add_edges(edges)
         del edges
         h.vs["name"] = [str(i) for i in ids]
