@@ -36,6 +36,7 @@ from ..features._surprisal import bh_qvalues, flag_surprisal, z_surprisal
 from ..features._thresholds import robust_z
 from ..results import evidence
 from ._base import BaseDetector, Units
+from ._frames import stack_rows
 
 __all__ = ["BidRiggingDetector", "LINK_TYPES", "TENDER_SCREENS"]
 
@@ -417,7 +418,8 @@ class BidRiggingDetector(BaseDetector):
             frames.append(groups.drop(columns=["members", "tender_ids"]))
             members.append(self._group_lists[0])
             tenders.append(self._group_lists[1])
-        out = pd.concat(frames, ignore_index=True, sort=False)
+        # Column by column: pd.concat copied the 75 tender columns block by block (a second per million tenders).
+        out = stack_rows(frames) if len(frames) > 1 else frames[0]
         return Units(out, Ragged.concat(members), Ragged.concat(tenders))
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
