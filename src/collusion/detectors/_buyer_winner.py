@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..features._affinity import empirical_surprise, fisher_surprise, flag_wins_given
+from ..features._affinity import _flags_given, empirical_surprise, fisher_surprise
 from ..features._surprisal import brown_surprise
 from ._affinity import AffinityDetector
 
@@ -118,16 +118,17 @@ class BuyerWinnerDetector(AffinityDetector):
         wc = market.codes("bids", "bidder_id").astype(np.int64)[win]
         wx = market.codes("tenders", "buyer_id").astype(np.int64)[wt]
         proc = np.asarray(market.tenders["procedure"].cat.codes, dtype=np.int64)[wt]
+        # Both flags of the same wins: grouped once, so one set of pair keys.
+        given = _flags_given(wx, wc, {name: flags[name][wt] for name in self._procedure_flags}, proc,
+                             n_companies=n_c)
+        g0 = next(iter(given.values()))
+        gkey = g0["context"].to_numpy(np.int64) * n_c + g0["company"].to_numpy(np.int64)
+        pos = np.minimum(np.searchsorted(gkey, key), max(gkey.size - 1, 0))
+        hit = gkey[pos] == key if gkey.size else np.zeros(key.size, dtype=bool)
         parts = []
-        for name in self._procedure_flags:
-            given = flag_wins_given(wx, wc, flags[name][wt], proc, n_companies=n_c)
-            gkey = given["context"].to_numpy(np.int64) * n_c + given["company"].to_numpy(np.int64)
-            pos = np.searchsorted(gkey, key)
-            hit = (pos < gkey.size) & (gkey[np.minimum(pos, max(gkey.size - 1, 0))] == key) if gkey.size else \
-                np.zeros(key.size, dtype=bool)
-            pos = np.minimum(pos, max(gkey.size - 1, 0))
-            exp = np.where(hit, given["expected"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
-            sur = np.where(hit, given["surprise"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
+        for name, g in given.items():
+            exp = np.where(hit, g["expected"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
+            sur = np.where(hit, g["surprise"].to_numpy()[pos] if gkey.size else 0.0, 0.0)
             table[f"{name}_procedure_expected"] = exp
             table[f"{name}_procedure_surprise"] = sur
             parts.append(sur)

@@ -85,19 +85,29 @@ class ExpertWinnerDetector(AffinityDetector):
         super().__init__(min_tenders=min_tenders, baseline=baseline, fdr=fdr, contamination=contamination,
                          fence_k=fence_k, max_evidence=max_evidence)
 
+    def _score(self, graph: Any) -> pd.DataFrame:
+        # The evaluation codes as int64, read once per fit: the context, the universe and the
+        # score bias all need them (three columns of tens of millions of scores at 1M tenders).
+        m = graph.market
+        if m.n("expert") == 0:
+            raise MissingTableError(f"{type(self).__name__} (analysis 6) needs evaluations.expert_id, which is empty")
+        self._eval = {col: m.codes("evaluations", col).astype(np.int64)
+                      for col in ("tender_id", "expert_id", "bidder_id")}
+        try:
+            return super()._score(graph)
+        finally:
+            del self._eval
+
     def _context(self, market: Any) -> tuple[np.ndarray, np.ndarray]:
         n_e = market.n("expert")
-        if n_e == 0:
-            raise MissingTableError(f"{type(self).__name__} (analysis 6) needs evaluations.expert_id, which is empty")
-        key = unique_ints(market.codes("evaluations", "tender_id").astype(np.int64) * n_e
-                          + market.codes("evaluations", "expert_id"))
+        key = unique_ints(self._eval["tender_id"] * n_e + self._eval["expert_id"])
         return key % n_e, key // n_e
 
     def _universe(self, market: Any) -> np.ndarray:
         # Only the bids a panel scored: presence and strength compare like with like.
         n_c = market.n("company")
         bid_key = market.codes("bids", "tender_id").astype(np.int64) * n_c + market.codes("bids", "bidder_id")
-        ev_key = market.codes("evaluations", "tender_id").astype(np.int64) * n_c + market.codes("evaluations", "bidder_id")
+        ev_key = self._eval["tender_id"] * n_c + self._eval["bidder_id"]
         if np.all(ev_key[1:] >= ev_key[:-1]):  # scores grouped by bid, one per expert: hash each bid once
             first = np.empty(ev_key.size, dtype=bool)
             first[:1] = True
@@ -110,8 +120,7 @@ class ExpertWinnerDetector(AffinityDetector):
         n_c = market.n("company")
         # The score bias of exactly the scored pairs (the table is sorted by its key).
         bias = score_bias(
-            market.codes("evaluations", "tender_id"), market.codes("evaluations", "expert_id"),
-            market.codes("evaluations", "bidder_id"), ev["score"].to_numpy(dtype=np.float64),
+            self._eval["tender_id"], self._eval["expert_id"], self._eval["bidder_id"], ev["score"].to_numpy(dtype=np.float64),
             n_experts=market.n("expert"), n_companies=n_c,
             pairs=table["context"].to_numpy(np.int64) * n_c + table["company"].to_numpy(np.int64),
         )

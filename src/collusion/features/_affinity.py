@@ -60,7 +60,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .._arrays import unique_ints, varies_within
-from ._surprisal import binom_surprisal
+from ._surprisal import binom_surprisal, chi2_logsf
 
 __all__ = [
     "LINK_KINDS",
@@ -143,7 +143,7 @@ def fisher_surprise(*surprises: Any) -> np.ndarray:
         raise ValueError("fisher_surprise needs at least one surprise array")
     arrays = np.broadcast_arrays(*(np.asarray(s, dtype=np.float64) for s in surprises))
     stat = 2.0 * _LN10 * np.sum([np.clip(np.nan_to_num(a), 0.0, None) for a in arrays], axis=0)
-    out = -stats.chi2.logsf(stat, 2 * len(arrays)) / _LN10
+    out = -chi2_logsf(stat, 2.0 * len(arrays)) / _LN10
     return np.clip(np.nan_to_num(out, posinf=MAX_SURPRISE), 0.0, MAX_SURPRISE) + 0.0  # no -0.0
 
 
@@ -807,43 +807,65 @@ def flag_wins_given(
     >>> out.loc[out["context"] < 2, ["company", "flagged", "surprise"]].round(2).values.tolist()
     [[0.0, 4.0, 0.0], [1.0, 3.0, 0.82]]
     """
+    return _flags_given(context, company, {"flag": flag}, stratum, n_companies=n_companies, prior=prior)["flag"]
+
+
+def _flags_given(
+    context: np.ndarray,
+    company: np.ndarray,
+    flags: Mapping[str, np.ndarray],
+    stratum: np.ndarray,
+    *,
+    n_companies: int,
+    prior: float = 10.0,
+) -> dict[str, pd.DataFrame]:
+    """:func:`flag_wins_given` of several flags of the same wins, by name.
+
+    The wins are grouped by (X, stratum) and (X, C, stratum) once for all the
+    flags: the grouping is most of the work, the flags only change the sums.
+    """
     x = np.asarray(context, dtype=np.int64)
     c = np.asarray(company, dtype=np.int64)
-    f = np.asarray(flag, dtype=bool)
     s = np.asarray(stratum, dtype=np.int64)
-    if not (x.shape == c.shape == f.shape == s.shape):
+    fs = {name: np.asarray(f, dtype=bool) for name, f in flags.items()}
+    if not (x.shape == c.shape == s.shape and all(f.shape == x.shape for f in fs.values())):
         raise ValueError("context, company, flag and stratum must have the same length")
     ok = (x >= 0) & (c >= 0)
-    x, c, f, s = x[ok], c[ok], f[ok].astype(np.float64), s[ok]
+    x, c, s = x[ok], c[ok], s[ok]
     if s.size:  # dense stratum codes in the order of the codes (a handful of procedures)
         present = np.bincount(s - s.min()) > 0
         s = (np.cumsum(present) - 1)[s - s.min()]
     n_s = int(s.max()) + 1 if s.size else 0
-    market = np.bincount(s, weights=f, minlength=n_s) / np.maximum(np.bincount(s, minlength=n_s), 1)
-    # X's wins and flagged wins per stratum, and C's share of them.
+    # X's wins per stratum, and C's share of them.
     _, xs = _group(x * max(n_s, 1) + s)
-    xs_n, xs_f = np.bincount(xs), np.bincount(xs, weights=f)
+    xs_n = np.bincount(xs)
     _, pcs = _group((x * n_companies + c) * max(n_s, 1) + s)
     first = np.full(int(pcs.max()) + 1 if pcs.size else 0, pcs.size, dtype=np.int64)
     np.minimum.at(first, pcs, np.arange(pcs.size, dtype=np.int64))  # each group's first row
-    pcs_n, pcs_f = np.bincount(pcs), np.bincount(pcs, weights=f)
+    pcs_n = np.bincount(pcs)
     xs_of = xs[first]
     others = xs_n[xs_of] - pcs_n
-    rate = (xs_f[xs_of] - pcs_f + prior * market[s[first]]) / (others + prior)
     uniq, pair = _group(x[first] * n_companies + c[first])
     wins = np.bincount(pair, weights=pcs_n, minlength=uniq.size)
-    flagged = np.bincount(pair, weights=pcs_f, minlength=uniq.size)
-    expected = np.bincount(pair, weights=pcs_n * rate, minlength=uniq.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(wins > 0, expected / wins, 0.0)
-    return pd.DataFrame({
-        "context": uniq // n_companies,
-        "company": uniq % n_companies,
-        "wins": wins.astype(np.int64),
-        "flagged": flagged.astype(np.int64),
-        "expected": expected,
-        "surprise": binomial_surprise(flagged, wins, q),
-    })
+    out: dict[str, pd.DataFrame] = {}
+    for name, f in fs.items():
+        f = f[ok].astype(np.float64)
+        market = np.bincount(s, weights=f, minlength=n_s) / np.maximum(np.bincount(s, minlength=n_s), 1)
+        xs_f, pcs_f = np.bincount(xs, weights=f), np.bincount(pcs, weights=f)
+        rate = (xs_f[xs_of] - pcs_f + prior * market[s[first]]) / (others + prior)
+        flagged = np.bincount(pair, weights=pcs_f, minlength=uniq.size)
+        expected = np.bincount(pair, weights=pcs_n * rate, minlength=uniq.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(wins > 0, expected / wins, 0.0)
+        out[name] = pd.DataFrame({
+            "context": uniq // n_companies,
+            "company": uniq % n_companies,
+            "wins": wins.astype(np.int64),
+            "flagged": flagged.astype(np.int64),
+            "expected": expected,
+            "surprise": binomial_surprise(flagged, wins, q),
+        })
+    return out
 
 
 # ---------------------------------------------------------------- score bias

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
     "bh_qvalues",
@@ -33,6 +33,32 @@ __all__ = [
 
 _LOG2 = float(np.log(2.0))
 _LN10 = float(np.log(10.0))
+
+
+def chi2_logsf(x: Any, df: float) -> np.ndarray:
+    """``log P(X > x)`` for ``X ~ chi2(df)`` with one ``df`` for every value: ``scipy.stats.chi2.logsf``.
+
+    The same values as scipy's (the same branch at the median, the same special
+    functions), but the median is computed once: scipy broadcasts ``df`` to the
+    shape of ``x`` and inverts the incomplete gamma function for every element,
+    which was most of the cost of combining millions of p-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 0.5, 4.0, 80.0, np.inf])
+    >>> bool(np.array_equal(chi2_logsf(x, 4.0), stats.chi2.logsf(x, 4.0)))
+    True
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not df > 0:  # outside the family: scipy's NaN
+        return np.full(x.shape, np.nan)
+    median = 2.0 * special.gammaincinv(df / 2.0, 0.5)  # chi2.ppf(0.5, df), as scipy computes it
+    with np.errstate(divide="ignore"):
+        out = np.where(x > median, np.log(special.chdtrc(df, x)), np.log1p(-special.chdtr(df, x)))
+    out[x <= 0] = 0.0  # the lower end of the support: P(X > x) = 1
+    out[np.isnan(x)] = np.nan
+    return out
 
 
 def flag_surprisal(flags: np.ndarray, *, within: np.ndarray | None = None) -> np.ndarray:
@@ -216,7 +242,7 @@ def brown_surprise(*surprises: Any, corr: Any = None) -> np.ndarray:
     mean = 2.0 * k
     var = 4.0 * k + 4.0 * off  # 2 sum_{i<j} 4 rho_ij
     scale, df = var / (2.0 * mean), 2.0 * mean**2 / var
-    out = -stats.chi2.logsf(terms.sum(axis=0) / scale, df) / _LN10
+    out = -chi2_logsf(terms.sum(axis=0) / scale, df) / _LN10
     return (np.clip(np.nan_to_num(out, posinf=300.0), 0.0, 300.0) + 0.0).reshape(shape)
 
 
