@@ -494,8 +494,34 @@ def _name_general(s: pd.Series) -> np.ndarray:
     return _finish(s.str.replace(r"\s+", "", regex=True))
 
 
+# Addresses the kernel leaves as they are: lower-case ASCII letters, digits and CJK ideographs
+# only (NFKC, case and blank rules change none of them), no leading country, not a word that is
+# abbreviated. The country and word tests are the RE2 patterns of ``_address_simple`` itself.
+_CANONICAL_ADDRESS_RE = r"^[0-9a-z\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]+$"
+_ADDRESS_WORD_RE = "(?:^| )(?:" + "|".join(_ADDRESS_ABBREVIATIONS) + ")(?: |$)"
+
+
 def _address_kernel(s: pd.Series) -> np.ndarray:
-    return _by_text_kind(s, _address_simple, _address_general)
+    """Canonical addresses; values already canonical skip the kernel's string passes.
+
+    Most addresses are canonical before normalisation, and the address trace nodes are
+    normalised a second time by ``same_as`` (the kernel is not idempotent in general, so
+    that pass cannot be dropped): three Arrow matches instead of a dozen passes.
+    """
+    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    fixed = pc.and_(
+        pc.match_substring_regex(text, _CANONICAL_ADDRESS_RE),
+        pc.invert(pc.or_(pc.match_substring_regex(text, _ADDRESS_COUNTRY_RE),
+                         pc.match_substring_regex(text, _ADDRESS_WORD_RE))),
+    )
+    fixed = np.array(fixed.fill_null(False), dtype=bool)
+    if not fixed.any():
+        return _by_text_kind(s, _address_simple, _address_general)
+    out = s.to_numpy(dtype=object).copy()
+    slow = np.flatnonzero(~fixed)
+    if slow.size:
+        out[slow] = _by_text_kind(s.iloc[slow].reset_index(drop=True), _address_simple, _address_general)
+    return out
 
 
 def _address_simple(text: pa.Array) -> pa.Array:
@@ -503,7 +529,7 @@ def _address_simple(text: pa.Array) -> pa.Array:
     # Python's \b between words: words are now split by single blanks, so
     # doubled blanks let each word match with its own blank on both sides.
     # Only the few addresses holding such a word pay for the ten passes.
-    has_word = pc.match_substring_regex(text, "(?:^| )(?:" + "|".join(_ADDRESS_ABBREVIATIONS) + ")(?: |$)")
+    has_word = pc.match_substring_regex(text, _ADDRESS_WORD_RE)
     has_word = has_word.fill_null(False)
     if pc.any(has_word).as_py():
         words = pc.replace_substring(text.filter(has_word), " ", "  ")
