@@ -365,8 +365,10 @@ class BidRiggingDetector(BaseDetector):
         )
         self.membership_ = membership
         # Who wins when members meet: only needed for pairs inside a group.
+        # As row numbers (few): every gather and scatter by a mask would pass over all the pairs.
         ga = membership[pa]
-        inside = (ga >= 0) & (ga == membership[pb])
+        inside = np.flatnonzero((ga >= 0) & (ga == membership[pb]))
+        del ga
         wins = pair_wins(B, W, pa[inside], pb[inside], cols["n_cobids"][inside])
         for col in wins.columns:
             full = np.full(pa.size, np.nan)
@@ -378,6 +380,7 @@ class BidRiggingDetector(BaseDetector):
         self.pairs_ = pairs
         self._pair_arrays = {c: pairs[c].to_numpy() for c in
                              ("company_a", "company_b", "n_cobids", "wins_a", "wins_b", "underwin_a", "underwin_b")}
+        self._pair_arrays["inside"] = inside  # the evidence's pairs within a group, found once
         self._group_tenders = {"group": np.empty(0, np.int64), "tender": np.empty(0, np.int64)}
         self._winner = winner
         tender["suspicious"] = suspicious
@@ -734,10 +737,13 @@ class _EvidenceContext:
             if not len(arrays.get("company_a", ())):
                 self.internal[name] = (np.empty(0, np.int64), np.empty(0, np.int64))
                 continue
-            ga, gb = mem[arrays["company_a"]], mem[arrays["company_b"]]
-            rows = np.flatnonzero((ga == gb) & (ga >= 0))
-            order = np.argsort(ga[rows], kind="stable")
-            self.internal[name] = (ga[rows][order], rows[order])
+            rows = arrays.get("inside")
+            if rows is None:
+                ga, gb = mem[arrays["company_a"]], mem[arrays["company_b"]]
+                rows = np.flatnonzero((ga == gb) & (ga >= 0))
+            g = mem[arrays["company_a"][rows]]
+            order = np.argsort(g, kind="stable")
+            self.internal[name] = (g[order], rows[order])
 
     def _inside(self, name: str, g: int) -> np.ndarray:
         keys, rows = self.internal[name]
