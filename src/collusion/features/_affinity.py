@@ -294,6 +294,25 @@ def _context_bids(
     return x, bid
 
 
+def _group_numbers(start: np.ndarray) -> np.ndarray:
+    """``np.cumsum(start) - 1`` of a boolean mask of group starts: each row's group number.
+
+    Cast first and summed in place: numpy's cumulative sum of a boolean array
+    converts element by element and is about ten times slower (0.4 s for the
+    30 million expert triples at 1M tenders).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _group_numbers(np.array([True, False, True, True, False])).tolist()
+    [0, 0, 1, 2, 2]
+    """
+    out = start.astype(np.int64)
+    np.cumsum(out, out=out)
+    out -= 1
+    return out
+
+
 def _pair_rows(
     context: np.ndarray, bid: np.ndarray, bid_company: np.ndarray, *, n_companies: int, n_bids: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -322,7 +341,7 @@ def _pair_rows(
     if key.size:
         start[0] = True
         np.not_equal(key[1:], key[:-1], out=start[1:])
-    pair = np.cumsum(start) - 1
+    pair = _group_numbers(start)
     return key[start], pair, bid
 
 
@@ -463,7 +482,7 @@ def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start[0] = True
     np.not_equal(packed[1:], packed[:-1], out=start[1:])
     inv = np.empty(n, dtype=np.int64)
-    inv[row] = np.cumsum(start) - 1
+    inv[row] = _group_numbers(start)
     return packed[start], inv
 
 
@@ -640,7 +659,7 @@ def pair_affinity(
         # Drop the pairs below the support first: every statistic below is per pair.
         kept = tenders >= min_tenders
         sel = kept[pair]
-        remap = np.cumsum(kept) - 1
+        remap = _group_numbers(kept)
         b, w = b[sel], w[sel]
         pair = remap[pair[sel]]
         uniq, px, pc, tenders = uniq[kept], px[kept], pc[kept], tenders[kept]
@@ -936,7 +955,7 @@ def score_bias(
         start = np.empty(tc.size, dtype=bool)
         start[:1] = True
         np.not_equal(tc[1:], tc[:-1], out=start[1:])
-        tc = np.cumsum(start) - 1
+        tc = _group_numbers(start)
         del start
     else:
         tc = pd.factorize(tc)[0]
