@@ -872,21 +872,26 @@ def _ngram_keys(strings: np.ndarray, *, n_keys: int, max_block: int, max_len: in
     gram = np.where(cjk, 2, 3)
     n_grams = np.maximum(lengths - gram + 1, np.minimum(lengths, 1))  # a short string is one gram
     valid = np.arange(width)[None, :] < n_grams[:, None]
-    rows, cols = np.nonzero(valid)
-    # Pack up to three 21-bit code points in one int64; bigrams pack a zero third. Gathered at
-    # the gram starts only, not as (n, width) int64 matrices: a third of the cells, no padding copy.
-    flat, at = cp.ravel(), rows * width + cols
-    packed = flat[at].astype(np.int64) << 42
-    for k, shift in ((1, 21), (2, 0)):
-        inside = cols + k < width  # past the last column the code point is the zero padding
-        if k == 2:
-            inside &= gram[rows] == 3
-        nxt = np.zeros(at.size, dtype=np.int64)
-        nxt[inside] = flat[at[inside] + k]
-        packed |= nxt << shift
+    trigram = ~cjk
+    if valid[:, width - 1 :].any() or (valid[:, width - 2 :] & trigram[:, None]).any():
+        # A gram would run past the last column: zero code points stand for the padding there.
+        cp, valid = np.pad(cp, ((0, 0), (0, 2))), np.pad(valid, ((0, 0), (0, 2)))
+    # Row of each gram, in the row-major order of the masked gathers below.
+    rows = np.repeat(np.arange(n_str, dtype=np.int64), valid.sum(axis=1))
+    # Pack up to three 21-bit code points in one int64; bigrams pack a zero third. The k-th code
+    # point of every gram is the code-point matrix shifted by k columns under the same mask:
+    # masked gathers, without int64 (row, col, flat index) arrays per gram (fresh pages cost).
+    packed = cp[valid].astype(np.int64)
+    packed <<= 42
+    nxt = cp[:, 1:][valid[:, :-1]].astype(np.int64)
+    nxt <<= 21
+    packed |= nxt
+    nxt = np.zeros(rows.size, dtype=np.int64)
+    nxt[trigram[rows]] = cp[:, 2:][valid[:, :-2] & trigram[:, None]]
+    packed |= nxt
     # Free the (n, width) code points and the per-gram temporaries before the dedupe allocates
     # its own: this is the peak of the 1M graph build (400k addresses, 7.7M grams).
-    del cp, flat, valid, cols, at, inside, nxt
+    del cp, valid, nxt
     rows, gram_id, df, _ = _distinct_grams(rows, packed)
     del packed
     freq = df[gram_id]
