@@ -571,7 +571,10 @@ class BidRiggingDetector(BaseDetector):
         if n == 0:
             return np.zeros(0, dtype=np.int64)
         width = np.int64(max(int(company_b.max()), 0) + 1)
-        key = company_a.astype(np.int64) * width + company_b.astype(np.int64)
+        # In place: one array of keys, not four pair-sized temporaries (the codes are int32).
+        key = company_a.astype(np.int64)
+        key *= width
+        key += company_b
         out = np.zeros(n, dtype=np.int64)
         if len(trace_pairs):
             tp = trace_pairs.drop_duplicates(["tender", "company_a", "company_b"])
