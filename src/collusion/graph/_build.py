@@ -366,7 +366,6 @@ class _Builder:
         for i, (table, column, ttype, _, invalid, of_type) in enumerate(normed):
             tab = m.table(table)
             raw = _codes(tab[column])
-            node = _take(node_of[i], raw)
             # Report counts from rows per category (one pass per column, shared by phone and
             # e-mail of ``contact``) rather than gathering row-level flags over 7.5M bids; and
             # only for a column with an invalid or placeholder category at all.
@@ -382,10 +381,12 @@ class _Builder:
                 if n_placeholder:
                     self.report.append((table, column, f"{ttype} placeholder or empty after normalisation: ignored",
                                         n_placeholder))
-            self._uses_from(table, column, ttype, node)
+            self._uses_from(table, column, ttype, node_of[i], raw)
         return tables
 
-    def _uses_from(self, table: str, column: str, ttype: str, node: np.ndarray) -> None:
+    def _uses_from(self, table: str, column: str, ttype: str, cat_node: np.ndarray, raw: np.ndarray) -> None:
+        """``uses`` edges of one trace column: ``cat_node`` is the trace node of each category
+        (-1: none), ``raw`` the column's category codes."""
         m = self.m
         tab = m.table(table)
         source = f"{table}.{column}"
@@ -398,15 +399,19 @@ class _Builder:
             ptype, pnode = self.party_type[p], self.party_node[p]
             groups = [(t, np.where(ptype == ti, pnode, -1), np.full(len(tab), -1, dtype=np.int32))
                       for ti, t in enumerate(PARTY_NODE_TYPES)]
+        # Rows with a trace node, from a per-category flag: a 1-byte gather over the rows, and
+        # node codes gathered for the kept rows only (no full-length int32 node column).
+        has_node = np.append(cat_node >= 0, False)[raw]  # the last slot answers code -1
         for src_type, src, tender in groups:
-            ok = (node >= 0) & (src >= 0)
+            ok = src >= 0
+            ok &= has_node
             if not ok.any():
                 continue
             n_ok = int(ok.sum())
             # Boolean indexing gives fresh arrays: astype only where the dtype differs.
             self.add(src_type, "uses", ttype, _frame({
                 "src": src[ok].astype(np.int32, copy=False),
-                "dst": node[ok].astype(np.int32, copy=False),
+                "dst": cat_node[raw[ok]].astype(np.int32, copy=False),
                 # Built from codes: a repeated string column costs seconds at 7M rows.
                 "source": pd.Categorical.from_codes(np.full(n_ok, _SOURCES.index(source), dtype=np.int8),
                                                     categories=list(_SOURCES)),
