@@ -808,7 +808,8 @@ class _EvidenceContext:
             add(rows, [
                 _record(name, v, m, f"{name} {v:.4g} vs median {m:.4g} of comparable tenders "
                                     f"({int(c)}+ bids; robust z {zz:+.1f})", [tlabel[r]])
-                for r, v, m, c, zz in zip(rows.tolist(), raw.tolist(), med.tolist(), cls[rows], z[rows].tolist())
+                for r, v, m, c, zz in zip(rows.tolist(), raw.tolist(), med.tolist(), cls[rows].tolist(),
+                                          z[rows].tolist())
             ])
         for name in _REGULARITY_FLAGS:
             rows = np.flatnonzero(col[name].astype(bool))
