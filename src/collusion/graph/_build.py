@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _resolution as res
 from ._graph import ProcurementGraph
@@ -75,6 +77,21 @@ def _run_starts(new_run: np.ndarray) -> np.ndarray:
     """
     starts = np.flatnonzero(new_run).astype(np.int32)
     return np.repeat(starts, np.diff(starts, append=np.int32(len(new_run))))
+
+
+def _contains_at(cats: pd.Index) -> np.ndarray:
+    """Whether each category contains ``@`` (an e-mail in a phone-or-e-mail column).
+
+    Arrow's substring kernel when the categories are all text; pandas' ``str.contains``
+    (a Python loop over object values, missing for non-text) otherwise.
+    """
+    values = np.asarray(cats, dtype=object)
+    try:
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        found = pd.Series(values, dtype=object).str.contains("@", regex=False)
+        return found.fillna(False).to_numpy(dtype=bool)
+    return np.array(pc.match_substring(text, "@").fill_null(False), dtype=bool)
 
 
 def _normalise_categories(cats: pd.Index, kernel_name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -338,8 +355,7 @@ class _Builder:
                 continue
             cats = tab[column].cat.categories
             if ttype == "phone|email":
-                is_mail = pd.Series(np.asarray(cats, dtype=object), dtype=object).str.contains("@", regex=False)
-                is_mail = is_mail.fillna(False).to_numpy(dtype=bool)
+                is_mail = _contains_at(cats)
                 for sub, mask in (("phone", ~is_mail), ("email", is_mail)):
                     canon = np.full(len(cats), None, dtype=object)
                     invalid = np.zeros(len(cats), dtype=bool)
