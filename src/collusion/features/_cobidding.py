@@ -788,9 +788,14 @@ def group_pair_sum(
     membership = np.asarray(membership, dtype=np.int64)
     if n_groups is None:
         n_groups = int(membership.max()) + 1 if membership.size and membership.max() >= 0 else 0
-    ga, gb = membership[np.asarray(a, dtype=np.int64)], membership[np.asarray(b, dtype=np.int64)]
-    inside = (ga == gb) & (ga >= 0)
-    return np.bincount(ga[inside], weights=np.asarray(values, dtype=np.float64)[inside], minlength=n_groups)
+    # Codes index as they are (int32 pairs): casting millions of them to int64 first only copies.
+    a, b = np.asarray(a), np.asarray(b)
+    ga = membership[a if a.dtype.kind in "iu" else a.astype(np.int64)]
+    gb = membership[b if b.dtype.kind in "iu" else b.astype(np.int64)]
+    inside = np.flatnonzero((ga == gb) & (ga >= 0))
+    # Gathered before the float cast: only the pairs inside a group are converted.
+    return np.bincount(ga[inside], weights=np.asarray(np.asarray(values)[inside], dtype=np.float64),
+                       minlength=n_groups)
 
 
 def group_statistics(
@@ -880,7 +885,8 @@ def group_statistics(
     g_in = ga[rows]
 
     def pair_sum(values: np.ndarray) -> np.ndarray:
-        return np.bincount(g_in, weights=np.asarray(values, dtype=np.float64)[rows], minlength=n_groups)
+        # Gathered before the float cast: an int column is not converted for all the pairs.
+        return np.bincount(g_in, weights=np.asarray(np.asarray(values)[rows], dtype=np.float64), minlength=n_groups)
 
     cohesion = pair_sum(pairs["jaccard"].to_numpy()) / n_pairs
     internal = pair_sum(pairs["n_cobids"].to_numpy())
