@@ -439,3 +439,28 @@ def test_generator_market_if_available():
     recall = float(np.mean(comp[a[ok]] == comp[b[ok]]))
     # Look-alike typos inside a trade name are missed by design (see match_names).
     assert recall >= 0.5, recall  # 0.67 on seed 0 (8 of 12), 0.77 at 100k tenders
+
+
+def test_address_kernel_skips_only_fixed_points():
+    # Values taken as canonical by the kernel's fast path come out unchanged, and the others
+    # exactly as the full string passes give them (a leading country or a lone abbreviated
+    # word is not a fixed point even in canonical-looking text).
+    from collusion.graph import _resolution as res
+
+    values = ["北京市海淀区1号", "中国北京市", "chinatown5", "road", "street", "12mainst", "Room 5", "ａｂ", "北京 市",
+              "中华人民共和国上海", "prchina", "é1", None, ""]
+    s = res._as_object_series(values)
+    full = res._by_text_kind(s, res._address_simple, res._address_general)
+    assert res._address_kernel(s).tolist() == full.tolist()
+    assert res._address_kernel(s.iloc[:1])[0] == "北京市海淀区1号"
+
+
+@pytest.mark.parametrize("max_len", [1, 2, 3, 48])
+def test_ngram_keys_with_grams_at_the_last_column(max_len):
+    # Strings filling the code-point matrix put grams in its last columns: padded with zeros.
+    from collusion.graph import _resolution as res
+
+    strings = np.array(["中" * 60, "中" * 60, "abcd" * 20, "abcd" * 20, "ab", "ab", "x"], dtype=object)
+    rows, grams = res._ngram_keys(strings, n_keys=4, max_block=50, max_len=max_len)
+    assert rows.tolist() == sorted(rows.tolist()) and len(rows) == len(grams)
+    assert {0, 1, 4, 5} <= set(rows.tolist())
