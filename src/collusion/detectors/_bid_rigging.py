@@ -621,15 +621,17 @@ class BidRiggingDetector(BaseDetector):
         sus_ev = np.nan_to_num(np.maximum(sus_ev, 0.0), posinf=700.0)
         size = st["n_members"].to_numpy()
         n_pairs = size * (size - 1) / 2
-        a, b = pairs["company_a"].to_numpy(), pairs["company_b"].to_numpy()
-        traced = group_pair_sum(membership, a, b, (pairs["shared_traces"].to_numpy() > 0).astype(float),
-                                n_groups=n_groups)
+        has_trace = pairs["shared_traces"].to_numpy() > 0
+        # Only the pairs inside a group (found in _score) can count.
+        inside = self._pair_arrays["inside"]
+        traced = group_pair_sum(membership, pairs["company_a"].to_numpy()[inside],
+                                pairs["company_b"].to_numpy()[inside], has_trace[inside], n_groups=n_groups)
         st["suspicious_tenders"] = n_sus
         st["suspicious_share"] = np.where(n_gt > 0, n_sus / np.maximum(n_gt, 1), np.nan)
         st["traced_pair_share"] = traced / n_pairs
         # Trace evidence: surprisal of the share of member pairs with shared
         # traces, relative to all co-bidding pairs of the market.
-        base = float((pairs["shared_traces"].to_numpy() > 0).mean()) if len(pairs) else 0.0
+        base = float(has_trace.mean()) if len(pairs) else 0.0
         trace_ev = np.where(traced > 0, -stats.binom.logsf(traced - 1, n_pairs, max(base, 1e-9)), 0.0)
         trace_ev = np.nan_to_num(np.maximum(trace_ev, 0.0), posinf=700.0)
         st["suspicion_evidence"] = sus_ev
