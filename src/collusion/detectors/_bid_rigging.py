@@ -607,7 +607,7 @@ class BidRiggingDetector(BaseDetector):
         if n_groups == 0:
             return pd.DataFrame()
         time = self._tender_time(m)
-        st = group_statistics(membership, B, winner, pairs, time=time)
+        st = group_statistics(membership, B, winner, pairs, time=time, inside=self._pair_arrays["inside"])
         gt = group_tenders(membership, B)
         self._group_tenders = {"group": gt["group"].to_numpy(), "tender": gt["tender"].to_numpy()}
         g, t = gt["group"].to_numpy(), gt["tender"].to_numpy()

@@ -805,6 +805,7 @@ def group_statistics(
     pairs: pd.DataFrame,
     *,
     time: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Cohesion, exclusivity and rotation of each co-bidding group.
 
@@ -821,6 +822,9 @@ def group_statistics(
     time : array, optional
         A sortable time per tender (award or publication date; NaT/NaN last).
         Default: tender code order.
+    inside : array of int, optional
+        Rows of ``pairs`` whose two firms are in one group, ascending, when the
+        caller has them already (found here otherwise).
 
     Returns
     -------
@@ -879,10 +883,13 @@ def group_statistics(
 
     # Which pairs lie inside one group, found once for every pair sum below
     # (group_pair_sum would gather both ends of millions of pairs each time).
-    ga, gb = membership[pairs["company_a"].to_numpy()], membership[pairs["company_b"].to_numpy()]
-    same = (ga == gb) & (ga >= 0)
-    rows = np.flatnonzero(same)
-    g_in = ga[rows]
+    if inside is None:
+        ga, gb = membership[pairs["company_a"].to_numpy()], membership[pairs["company_b"].to_numpy()]
+        rows = np.flatnonzero((ga == gb) & (ga >= 0))
+        del ga, gb
+    else:
+        rows = np.asarray(inside)
+    g_in = membership[pairs["company_a"].to_numpy()[rows]]
 
     def pair_sum(values: np.ndarray) -> np.ndarray:
         # Gathered before the float cast: an int column is not converted for all the pairs.
@@ -905,7 +912,6 @@ def group_statistics(
     fin = np.isfinite(under)
     underwin_max = np.zeros(n_groups)
     np.maximum.at(underwin_max, g_in[fin], under[fin])
-    del ga, gb, same
 
     gt = group_tenders(membership, Bf)
     g = gt["group"].to_numpy()
