@@ -57,7 +57,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
+from scipy import special, stats
 
 from .._arrays import unique_ints, varies_within
 from ._surprisal import binom_surprisal, chi2_logsf
@@ -714,14 +714,20 @@ def pair_affinity(
     if flags:
         flags = {k: np.asarray(v, dtype=bool) for k, v in flags.items()}
         flags["irregular"] = np.logical_or.reduce(list(flags.values()))
-    ctx_wins_all = ctx_tenders  # one winner per awarded tender
+    if flags:
+        # Loop invariants, and the wins only: a flag counts nothing on a losing bid, and sums
+        # of ones are exact whichever zeros are left out.
+        ctx_of, tender_of = ctx[ctx_aw], ctt[ctx_aw]
+        others = np.maximum(ctx_tenders[px] - wins, 0.0)  # one winner per awarded tender
+        won_rows = np.flatnonzero(w)
+        won_pair, won_tender = pair[won_rows], t[won_rows]
+        del won_rows
     for name, f in flags.items():
         if f.shape != (n_tenders,):
             raise ValueError(f"flag {name!r} must be one boolean per tender (length {n_tenders}), got {f.shape}")
         market_rate = (f & awarded).sum() / max(awarded.sum(), 1)
-        ctx_flag = np.bincount(ctx[ctx_aw], weights=f[ctt[ctx_aw]], minlength=n_x)
-        fw = pair_sum(w & f[t])
-        others = np.maximum(ctx_wins_all[px] - wins, 0.0)
+        ctx_flag = np.bincount(ctx_of, weights=f[tender_of], minlength=n_x)
+        fw = np.bincount(won_pair, weights=f[won_tender], minlength=n_pairs)
         others_flag = np.maximum(ctx_flag[px] - fw, 0.0)
         q = (others_flag + flag_prior * market_rate) / (others + flag_prior)
         out[f"{name}_wins"] = fw.astype(np.int64)
@@ -759,7 +765,8 @@ def pair_affinity(
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(vv > 0, dv / np.sqrt(vv), 0.0)
         out["value_z"] = z
-        out["value_surprise"] = np.clip(-stats.norm.logsf(z) / _LN10, 0.0, MAX_SURPRISE)
+        # log of the normal upper tail as scipy's norm.logsf computes it, without its per-call checks
+        out["value_surprise"] = np.clip(-special.log_ndtr(-z) / _LN10, 0.0, MAX_SURPRISE)
     if return_triples:
         triples = pd.DataFrame({"pair": pair, "tender": t, "bid": b, "is_winner": w, "p": np.where(inf, p, 1.0)},
                                copy=False)
