@@ -305,7 +305,11 @@ def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | Non
 
 
 def _ip_placeholder(s: pd.Series) -> np.ndarray:
-    return s.str.match(r"127\.|0\.0\.0\.0$|255\.255\.255\.255$").fillna(False).to_numpy(dtype=bool)
+    # RE2 in Arrow, not a Python loop over every IP: the values are trimmed, so ``$`` (end of
+    # text in RE2, also before a final newline in Python) means the same in both.
+    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    found = pc.match_substring_regex(text, r"^(?:127\.|0\.0\.0\.0$|255\.255\.255\.255$)")
+    return np.array(found.fill_null(False), dtype=bool)
 
 
 def _email_special(s: pd.Series) -> np.ndarray:
