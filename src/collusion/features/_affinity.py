@@ -634,7 +634,7 @@ def pair_affinity(
     uniq, pair, b = _pair_rows(x, b, bc, n_companies=n_companies, n_bids=bt.size)
     del x
     w = bw[b]  # tenders and contestedness are gathered after the support filter
-    px, pc = uniq // n_companies, uniq % n_companies
+    px = uniq // n_companies  # the context of every pair (its company only after the support filter)
     n_pairs = uniq.size
 
     tenders = np.bincount(pair, minlength=n_pairs)
@@ -662,9 +662,10 @@ def pair_affinity(
         remap = _group_numbers(kept)
         b, w = b[sel], w[sel]
         pair = remap[pair[sel]]
-        uniq, px, pc, tenders = uniq[kept], px[kept], pc[kept], tenders[kept]
+        uniq, px, tenders = uniq[kept], px[kept], tenders[kept]
         n_pairs = uniq.size
         del sel, remap, kept
+    pc = uniq % n_companies
     t, inf = bt[b], bid_inf[b]
 
     def pair_sum(weights: np.ndarray) -> np.ndarray:
@@ -748,9 +749,10 @@ def pair_affinity(
         out[f"{name}_surprise"] = binomial_surprise(fb, tenders, rate)
 
     if v is not None:
-        vxc = pair_sum(w * v[t])
+        vt = v[t]  # gathered once for the four sums
+        vxc = pair_sum(w * vt)
         # Expected value: single-bid tenders are won for sure, the rest with probability p.
-        ev = pair_sum(np.where(inf, p, w) * v[t])
+        ev = pair_sum(np.where(inf, p, w) * vt)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(ctx_value[px] > 0, vxc / ctx_value[px], np.nan)
             out["value"] = vxc
@@ -760,8 +762,8 @@ def pair_affinity(
         # Value-weighted excess of the contested wins: normal approximation of
         # the weighted Poisson-binomial sum (value is heavy-tailed, so this
         # weighs large contracts the way a buyer's budget does).
-        dv = pair_sum(np.where(inf, (w - p) * v[t], 0.0))
-        vv = pair_sum(np.where(inf, p * (1.0 - p) * v[t] ** 2, 0.0))
+        dv = pair_sum(np.where(inf, (w - p) * vt, 0.0))
+        vv = pair_sum(np.where(inf, p * (1.0 - p) * vt ** 2, 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(vv > 0, dv / np.sqrt(vv), 0.0)
         out["value_z"] = z
