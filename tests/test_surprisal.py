@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from collusion.features import brown_surprise, fisher_surprise
@@ -47,3 +49,22 @@ def test_brown_edge_cases() -> None:
         brown_surprise()
     with pytest.raises(ValueError, match="corr"):
         brown_surprise(a, a, corr=np.eye(3))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    df=st.sampled_from([1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 17.0, 40.0, 0.5]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_chi2_logsf_equals_scipy(df, seed):
+    # chi2_logsf reimplements scipy's logsf to compute the median once: it must stay
+    # value for value what scipy gives, around the median branch and at the ends.
+    from collusion.features._surprisal import chi2_logsf
+
+    rng = np.random.default_rng(seed)
+    median = stats.chi2.median(df)
+    x = np.concatenate([
+        rng.chisquare(df, 500) * rng.choice([0.1, 1.0, 10.0], 500),
+        [0.0, -1.0, np.inf, np.nan, median, np.nextafter(median, 0), np.nextafter(median, np.inf)],
+    ])
+    np.testing.assert_array_equal(chi2_logsf(x, df), stats.chi2.logsf(x, df))
