@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pairs_within_runs", "unique_ints", "varies_within"]
+__all__ = ["first_of_runs", "pairs_within_runs", "unique_ints", "varies_within"]
+
+
+def first_of_runs(y: np.ndarray) -> np.ndarray:
+    """Mask of the elements that start a run of equal values (the first one always does).
+
+    On sorted keys the runs are the groups: ``y[first_of_runs(y)]`` are the
+    distinct keys and ``np.cumsum(mask) - 1`` each element's group number.
+
+    Examples
+    --------
+    >>> first_of_runs(np.array([1, 1, 3, 3, 3, 7])).tolist()
+    [True, False, True, False, False, True]
+    """
+    new = np.empty(y.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(y[1:], y[:-1], out=new[1:])
+    return new
 
 
 def unique_ints(x: np.ndarray) -> np.ndarray:
@@ -21,12 +38,7 @@ def unique_ints(x: np.ndarray) -> np.ndarray:
     [1, 3, 5]
     """
     y = np.sort(np.asarray(x).ravel())
-    if y.size == 0:
-        return y
-    keep = np.empty(y.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(y[1:], y[:-1], out=keep[1:])
-    return y[keep]
+    return y[first_of_runs(y)]
 
 
 def pairs_within_runs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._arrays import unique_ints
+from .._arrays import first_of_runs, unique_ints
 from ..exceptions import MissingTableError
 from ..features._affinity import empirical_surprise, hypergeom_surprise, score_bias
 from ..results import evidence
@@ -106,10 +106,7 @@ class ExpertWinnerDetector(AffinityDetector):
             # Scores listed by tender: the keys are sorted but for the short runs of a panel's
             # experts, which the stable sort (timsort) merges 6x faster than the default sort.
             key.sort(kind="stable")
-            first = np.empty(key.size, dtype=bool)
-            first[:1] = True
-            np.not_equal(key[1:], key[:-1], out=first[1:])
-            key = key[first]
+            key = key[first_of_runs(key)]
         else:
             key = unique_ints(key)
         return key % n_e, key // n_e
@@ -120,10 +117,7 @@ class ExpertWinnerDetector(AffinityDetector):
         bid_key = market.codes("bids", "tender_id").astype(np.int64) * n_c + market.codes("bids", "bidder_id")
         ev_key = self._eval["tender_id"] * n_c + self._eval["bidder_id"]
         if np.all(ev_key[1:] >= ev_key[:-1]):  # scores grouped by bid, one per expert: hash each bid once
-            first = np.empty(ev_key.size, dtype=bool)
-            first[:1] = True
-            np.not_equal(ev_key[1:], ev_key[:-1], out=first[1:])
-            ev_key = ev_key[first]
+            ev_key = ev_key[first_of_runs(ev_key)]
         return pd.Series(bid_key).isin(ev_key).to_numpy()  # a hash lookup: np.isin sorts both arrays
 
     def _extra(self, table: pd.DataFrame, market: Any, flags: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -59,7 +59,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import special, stats
 
-from .._arrays import unique_ints, varies_within
+from .._arrays import first_of_runs, unique_ints, varies_within
 from ._surprisal import binom_surprisal, chi2_logsf
 
 __all__ = [
@@ -337,10 +337,7 @@ def _pair_rows(
     elif key.size:
         order = np.lexsort((bid, key))
         key, bid = key[order], bid[order]
-    start = np.empty(key.size, dtype=bool)
-    if key.size:
-        start[0] = True
-        np.not_equal(key[1:], key[:-1], out=start[1:])
+    start = first_of_runs(key)
     pair = _group_numbers(start)
     return key[start], pair, bid
 
@@ -478,9 +475,7 @@ def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     packed = np.sort((key.astype(np.int64) << bits) | np.arange(n, dtype=np.int64))
     row = packed & ((1 << bits) - 1)
     packed >>= bits  # now the sorted keys
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(packed[1:], packed[:-1], out=start[1:])
+    start = first_of_runs(packed)
     inv = np.empty(n, dtype=np.int64)
     inv[row] = _group_numbers(start)
     return packed[start], inv
@@ -961,11 +956,7 @@ def score_bias(
     # grouped by (tender, company): then the groups are the runs, found without hashing.
     tc = t * n_companies + c
     if np.all(tc[1:] >= tc[:-1]):
-        start = np.empty(tc.size, dtype=bool)
-        start[:1] = True
-        np.not_equal(tc[1:], tc[:-1], out=start[1:])
-        tc = _group_numbers(start)
-        del start
+        tc = _group_numbers(first_of_runs(tc))
     else:
         tc = pd.factorize(tc)[0]
     total = np.bincount(tc, weights=s)

@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from .._arrays import unique_ints
+from .._arrays import first_of_runs, unique_ints
 from .._incidences import A_WON, B_WON, FLAGGED, chunks, cobid_incidences
 
 __all__ = [
@@ -250,9 +250,7 @@ def cobid_pairs(
     # run and no hash table or sort is needed.
     a_ptr, b_all, flag_all, it = cobid_incidences(B, f, won)
     n = b_all.size
-    new = np.empty(n, dtype=bool)  # incidence starts a new pair
-    new[:1] = True
-    np.not_equal(b_all[1:], b_all[:-1], out=new[1:])
+    new = first_of_runs(b_all)  # incidence starts a new pair
     new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True  # a new row a, even when b repeats
     # A market of a million tenders has tens of millions of pairs: every
     # array of pairs is 90-180 MB of fresh memory, which the kernel maps page

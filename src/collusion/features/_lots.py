@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._arrays import first_of_runs
 from ._segments import group_order, segment_broadcast, segment_min
 
 __all__ = [
@@ -151,9 +152,7 @@ def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
     """Rank of each value of ``key`` among its distinct values (0..k-1, order kept), and ``k``."""
     order = np.argsort(key, kind="stable")
     s = key[order]
-    new = np.empty(s.size, dtype=bool)
-    new[:1] = True
-    np.not_equal(s[1:], s[:-1], out=new[1:])
+    new = first_of_runs(s)
     out = np.empty(s.size, dtype=np.int64)
     out[order] = np.cumsum(new) - 1
     return out, int(new.sum())

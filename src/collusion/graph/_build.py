@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._arrays import first_of_runs
 from . import _resolution as res
 from ._graph import ProcurementGraph
 from ._schema import (
@@ -282,9 +283,7 @@ class _Builder:
             # (timsort) because evaluations come in tender order, so the keys are long sorted
             # runs: 0.2-0.6 s instead of 1.3-1.5 s for the 12M keys at 1M tenders.
             pair.sort(kind="stable")
-            new = np.empty(pair.size, dtype=bool)
-            new[0] = True
-            np.not_equal(pair[1:], pair[:-1], out=new[1:])
+            new = first_of_runs(pair)
             start = np.flatnonzero(new)
             del new
             uniq, counts = pair[start], np.diff(np.append(start, pair.size))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from .._arrays import first_of_runs
 from .._incidences import cobid_incidences
 from ._schema import DEFAULT_RELATIONS, EDGE_TYPES, NODE_TYPES, TRACE_NODE_TYPES
 
@@ -183,9 +184,7 @@ def _gram_upper(H: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), diag
     a_ptr, b, _, _ = cobid_incidences(H, None)
     # A pair's count is the length of its run of incidences inside row a.
-    new = np.empty(b.size, dtype=bool)
-    new[:1] = True
-    np.not_equal(b[1:], b[:-1], out=new[1:])
+    new = first_of_runs(b)
     new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True
     starts = np.flatnonzero(new)
     counts = np.diff(starts, append=b.size).astype(np.int64)

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._arrays import pairs_within_runs, unique_ints
+from .._arrays import first_of_runs, pairs_within_runs, unique_ints
 
 __all__ = [
     "DOT_INSENSITIVE_DOMAINS",
@@ -856,11 +856,7 @@ def _distinct_grams(
     pair += rank[codes]
     del codes
     pair.sort(kind="stable")  # in place: one 8-byte array per gram less at the build's peak
-    if pair.size:
-        keep = np.empty(pair.size, dtype=bool)
-        keep[0] = True
-        np.not_equal(pair[1:], pair[:-1], out=keep[1:])
-        pair = pair[keep]
+    pair = pair[first_of_runs(pair)]
     rows, gram_id = np.divmod(pair, n_grams)
     return rows, gram_id, np.bincount(gram_id, minlength=len(uniques)), np.asarray(uniques)[by_value]
 
