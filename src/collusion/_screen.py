@@ -214,17 +214,20 @@ def _merge_results(frames: list[pd.DataFrame], *, release: bool) -> pd.DataFrame
     def merged(col: str) -> np.ndarray | pd.api.extensions.ExtensionArray:
         return pd.concat([f[col] for f in frames], ignore_index=True).array
 
-    order = np.lexsort((np.asarray(merged("rank")), np.asarray(merged("analysis")),
-                        -np.asarray(merged("score_pct")), ~np.asarray(merged("flagged"), dtype=bool)))
+    keys = {col: merged(col) for col in ("rank", "analysis", "score_pct", "flagged")}  # merged once
+    order = np.lexsort((np.asarray(keys["rank"]), np.asarray(keys["analysis"]),
+                        -np.asarray(keys["score_pct"]), ~np.asarray(keys["flagged"], dtype=bool)))
     out: dict[str, Any] = {}
     for col in RESULT_COLUMNS:
+        values = keys.pop(col) if col in keys else merged(col)
         if col in _CATEGORY_COLUMNS:
             # A handful of distinct values over millions of rows: categories, one byte a
             # row. Encoding before the reordering gathers small codes, not strings.
-            codes, categories = pd.factorize(merged(col), sort=True)
+            codes, categories = pd.factorize(values, sort=True)
             out[col] = pd.Categorical.from_codes(codes.take(order), dtype=pd.CategoricalDtype(categories))
         else:
-            out[col] = merged(col).take(order)
+            out[col] = values.take(order)
+        del values
         if release:
             for f in frames:
                 del f[col]

@@ -296,11 +296,11 @@ def group_summary(
         # structured view, several times slower.
         width = np.int64(w.max() + 1)
         key = np.sort(gg[won] * width + w[won])
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        starts = np.flatnonzero(first_of_runs(key))
         counts = np.diff(np.r_[starts, key.size])
         pg, pw = key[starts] // width, key[starts] % width
         order = np.lexsort((pw, -counts, pg))
-        first = order[np.r_[True, pg[order][1:] != pg[order][:-1]]]
+        first = order[first_of_runs(pg[order])]
         top_winner[pg[first]] = pw[first]
         top_wins[pg[first]] = counts[first]
     lo = np.full(n_groups, np.inf)
