@@ -46,11 +46,13 @@ from collusion.graph._schema import PARTY_KIND_ALIASES
 __all__ = [
     "NAIVE_SCREENS",
     "compare_graphs",
+    "compare_pair_frames",
     "compare_pairs",
     "compare_screens",
     "membership_modularity",
     "naive_cobid_counts",
     "naive_cobid_network",
+    "naive_cobid_pairs",
     "naive_communities",
     "naive_edges_graph",
     "naive_price_screens",
@@ -192,6 +194,87 @@ def naive_cobid_counts(tender: Any, bidder: Any) -> dict[tuple[int, int], int]:
         for a, b in combinations(sorted(set(firms.tolist())), 2):
             pairs[(a, b)] += 1
     return dict(sorted(pairs.items()))
+
+
+def naive_cobid_pairs(tender: Any, bidder: Any, winner: Any) -> pd.DataFrame:
+    """The pair features of ``cobid_pairs(B, W)``: a loop over tenders into dicts, then one frame.
+
+    Per tender, the set of bidders and of winners; per unordered pair of
+    bidders ``a < b``, the tenders they met in and how many of those each won.
+    Ratios and the binomial under-winning tail are then computed on the frame
+    of pairs (vectorised, as anyone would).
+
+    Examples
+    --------
+    >>> p = naive_cobid_pairs([0, 0, 1, 1, 2, 2, 3], [0, 1, 0, 1, 0, 2, 1], [1, 0, 1, 0, 0, 1, 1])
+    >>> p[["company_a", "company_b", "n_cobids", "wins_a", "wins_b"]].values.tolist()
+    [[0, 1, 2, 2, 0], [0, 2, 1, 0, 1]]
+    """
+    from scipy import stats
+
+    bids = pd.DataFrame({"tender": np.asarray(tender), "bidder": np.asarray(bidder),
+                         "winner": np.asarray(winner, dtype=bool)})
+    n_cobids: dict[tuple[int, int], int] = defaultdict(int)
+    wins_a: dict[tuple[int, int], int] = defaultdict(int)
+    wins_b: dict[tuple[int, int], int] = defaultdict(int)
+    n_tenders: dict[int, int] = defaultdict(int)
+    n_wins: dict[int, int] = defaultdict(int)
+    for _, group in bids.groupby("tender"):
+        bidders, won_bid = group["bidder"].tolist(), group["winner"].tolist()
+        firms = sorted(set(bidders))
+        won = {f for f, w in zip(bidders, won_bid) if w}
+        for f in firms:
+            n_tenders[f] += 1
+            n_wins[f] += f in won
+        for a, b in combinations(firms, 2):
+            n_cobids[(a, b)] += 1
+            wins_a[(a, b)] += a in won
+            wins_b[(a, b)] += b in won
+    keys = sorted(n_cobids)
+    out = pd.DataFrame(keys, columns=["company_a", "company_b"], dtype=np.int64)
+    out["n_cobids"] = [n_cobids[k] for k in keys]
+    out["n_a"] = out["company_a"].map(n_tenders)
+    out["n_b"] = out["company_b"].map(n_tenders)
+    out["jaccard"] = out["n_cobids"] / (out["n_a"] + out["n_b"] - out["n_cobids"])
+    out["exclusivity_a"] = out["n_cobids"] / out["n_a"]
+    out["exclusivity_b"] = out["n_cobids"] / out["n_b"]
+    out["wins_a"] = [wins_a[k] for k in keys]
+    out["wins_b"] = [wins_b[k] for k in keys]
+    both = out["wins_a"] + out["wins_b"]
+    out["win_asymmetry"] = ((out["wins_a"] - out["wins_b"]).abs() / both).where(both > 0)
+    for side, firm in (("a", "company_a"), ("b", "company_b")):
+        # the firm's win rate in the tenders it bid without the partner; 0 when there are none
+        outside = out[f"n_{side}"] - out["n_cobids"]
+        p = ((out[firm].map(n_wins) - out[f"wins_{side}"]) / outside).where(outside > 0, 0.0).clip(0.0, 1.0)
+        tail = -stats.binom.logcdf(out[f"wins_{side}"], out["n_cobids"], p) / np.log(10.0)
+        out[f"underwin_{side}"] = np.maximum(np.where(np.isfinite(tail), tail, 0.0), 0.0)
+    return out
+
+
+def compare_pair_frames(naive: pd.DataFrame, fast: pd.DataFrame) -> dict:
+    """Every pair and every column of the naive pair frame against ``cobid_pairs``'s.
+
+    Counts must be identical; ratios and tails equal to ``1e-9`` (abs + rel), NaN where NaN.
+    """
+    cols = [c for c in naive.columns if c in fast.columns]
+    f = fast[cols].reset_index(drop=True)
+    n = naive[cols].reset_index(drop=True)
+    same_pairs = len(n) == len(f) and bool((n[["company_a", "company_b"]].to_numpy()
+                                             == f[["company_a", "company_b"]].to_numpy()).all())
+    differ: dict[str, int] = {}
+    if same_pairs:
+        for c in cols:
+            x, y = n[c].to_numpy(dtype=np.float64), f[c].to_numpy(dtype=np.float64)
+            close = np.isclose(x, y, rtol=1e-9, atol=1e-9) | (np.isnan(x) & np.isnan(y))
+            if not close.all():
+                differ[c] = int((~close).sum())
+    return {
+        "ok": same_pairs and not differ and len(cols) == len(naive.columns),
+        "pairs": len(n),
+        "columns": len(cols),
+        "fast_pairs": len(f),
+        "mismatches": differ,
+    }
 
 
 def compare_pairs(naive: Mapping[tuple[int, int], int], company_a: Any, company_b: Any, n_cobids: Any) -> dict:
@@ -761,17 +844,15 @@ def naive_edges_graph(edges: Mapping[tuple[str, str, str], tuple[Any, Any]]) -> 
     return G
 
 
-def naive_cobid_network(counts: Mapping[tuple[int, int], int], tender: Any, bidder: Any) -> nx.Graph:
+def naive_cobid_network(pairs: pd.DataFrame) -> nx.Graph:
     """Co-bidding network weighted by Jaccard overlap, one ``add_edge`` per pair.
 
-    ``jaccard = n_ab / (n_a + n_b - n_ab)`` with ``n_a`` the tenders firm ``a``
-    bid in (the weight ``collusion.features.cobid_pairs`` reports).
+    ``pairs`` is :func:`naive_cobid_pairs`'s frame (its ``jaccard`` =
+    ``n_ab / (n_a + n_b - n_ab)``, the weight ``cobidding_communities`` gets).
     """
-    bids = pd.DataFrame({"tender": np.asarray(tender), "bidder": np.asarray(bidder)}).drop_duplicates()
-    degree = bids["bidder"].value_counts().to_dict()
     H = nx.Graph()
-    for (a, b), n_ab in counts.items():
-        H.add_edge(a, b, weight=n_ab / (degree[a] + degree[b] - n_ab), cobids=n_ab)
+    for row in pairs.itertuples(index=False):
+        H.add_edge(row.company_a, row.company_b, weight=row.jaccard, cobids=row.n_cobids)
     return H
 
 
