@@ -352,14 +352,12 @@ def _won_bids(B: sp.csr_matrix, W: sp.spmatrix) -> np.ndarray | bool:
     ``False`` when ``W`` does not count each winning bid once (duplicates),
     which the general path of :func:`pair_wins` handles.
     """
-    Wm = _win_matrix(B, W)[1]
+    Bf, Wm = _win_matrix(B, W)
     if Wm.nnz and not (Wm.data == 1.0).all():
         return False
     # Wm lies inside B's pattern, so B + 2·Wm has exactly B's canonical
     # pattern and its values tell the winning bids apart.
-    S = sp.csr_matrix(B, dtype=np.float32, copy=True)
-    S.data[:] = 1.0
-    S = S + 2.0 * Wm
+    S = Bf + 2.0 * Wm
     if S.nnz != B.nnz:
         return False
     return S.data > 2.0
