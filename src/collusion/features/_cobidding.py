@@ -263,14 +263,11 @@ def cobid_pairs(
         last[:-1] = new[1:]
         starts, stop = np.flatnonzero(new & ~last), np.flatnonzero(last & ~new) + 1
         del last
-        n_ab = stop - starts
     else:
         starts = np.flatnonzero(new)
-        n_ab = np.empty(starts.size, dtype=np.int64)
-        n_ab[:-1] = starts[1:]
-        n_ab[-1:] = n
-        stop = n_ab
-        n_ab = None  # stop becomes n_ab in place below, after the run sums
+        stop = np.empty(starts.size, dtype=np.int64)
+        stop[:-1] = starts[1:]
+        stop[-1:] = n
     del new
     masks = {}
     if f is not None:
@@ -278,8 +275,7 @@ def cobid_pairs(
     if won is not None:
         masks["wins_a"], masks["wins_b"] = A_WON, B_WON
     sums = dict(zip(masks, _run_sums(flag_all, starts, stop, list(masks.values()))))
-    if n_ab is None:
-        n_ab = np.subtract(stop, starts, out=stop)
+    n_ab = np.subtract(stop, starts, out=stop)  # the run ends are done with: their pages hold the counts
     del stop
     # The row a of each run: the runs are in row order.
     a = np.repeat(np.arange(B.shape[0], dtype=np.int32), np.diff(np.searchsorted(starts, a_ptr)))
