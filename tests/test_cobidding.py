@@ -253,3 +253,13 @@ def test_communities_ignore_zero_weights_and_self_loops():
     ref = cobidding_communities(a, b, w, 7)
     noisy = cobidding_communities(np.r_[a, 6, 2], np.r_[b, 6, 5], np.r_[w, 5.0, 0.0], 7)
     assert noisy.tolist() == ref.tolist() == [0, 0, 0, 1, 1, 1, -1]
+
+
+@pytest.mark.parametrize("n_min", [0, 1, 3])
+def test_triangle_lists_every_count_pair_at_its_cell(n_min):
+    from collusion.features._cobidding import _triangle, _triangle_cell
+
+    tn, tk = _triangle(n_min, 9)
+    cells = [(n, k) for n in range(n_min, 10) for k in range(n + 1)]
+    assert list(zip(tn.tolist(), tk.tolist())) == cells
+    assert [_triangle_cell(n_min, n, k) for n, k in cells] == list(range(len(cells)))

@@ -487,11 +487,9 @@ class _Underwin:
         self.wins_total, self.n_total = wins_total, n_total
         self.table = None
         if tabulate:
-            N = _UNDERWIN_TABLE_N
-            self.n_cols = N * (N + 3) // 2  # (n, k) with 1 <= n <= N, 0 <= k <= n
+            tn, tk = _triangle(1, _UNDERWIN_TABLE_N)
+            self.n_cols = tn.size
             n_firms = wins_total.size
-            tn = np.repeat(np.arange(1, N + 1, dtype=np.float64), np.arange(2, N + 2))
-            tk = np.concatenate([np.arange(n + 1, dtype=np.float64) for n in range(1, N + 1)])
             t_firm = np.repeat(np.arange(n_firms), self.n_cols)
             self.table = _underwin(np.tile(tn, n_firms), np.tile(tk, n_firms), wins_total[t_firm], n_total[t_firm])
 
@@ -500,8 +498,7 @@ class _Underwin:
             return _underwin(n_shared, wins, self.wins_total[firm], self.n_total[firm])
         small = n_shared <= _UNDERWIN_TABLE_N
         out = np.empty(n_shared.size)
-        n_s = n_shared[small].astype(np.int64)
-        col = n_s * (n_s + 1) // 2 - 1 + wins[small].astype(np.int64)  # table column of (n, k)
+        col = _triangle_cell(1, n_shared[small].astype(np.int64), wins[small].astype(np.int64))
         out[small] = self.table[firm[small].astype(np.int64) * self.n_cols + col]
         big = ~small
         fb = firm[big]
@@ -599,19 +596,34 @@ def _binom_logsf_at_least(k: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     table computed by the same call, so they are the same numbers.
     """
     N = _LOGSF_TABLE_N
-    size = (N + 1) * (N + 2) // 2  # (n, k) with 0 <= k <= n <= N
     small = (n <= N) & (k >= 0) & (k <= n) & (k == np.floor(k)) & (n == np.floor(n))
-    if 2 * size > np.count_nonzero(small):  # the table would cost more than it saves
+    if 2 * _triangle_cell(0, N + 1, 0) > np.count_nonzero(small):  # the table would cost more than it saves
         return stats.binom.logsf(k - 1, n, q)
-    tn = np.repeat(np.arange(N + 1, dtype=np.float64), np.arange(1, N + 2))
-    tk = np.concatenate([np.arange(m + 1, dtype=np.float64) for m in range(N + 1)])
+    tn, tk = _triangle(0, N)
     table = stats.binom.logsf(tk - 1, tn, q)
     out = np.empty(k.size)
-    n_s = n[small].astype(np.int64)
-    out[small] = table[n_s * (n_s + 1) // 2 + k[small].astype(np.int64)]
+    out[small] = table[_triangle_cell(0, n[small].astype(np.int64), k[small].astype(np.int64))]
     big = ~small
     out[big] = stats.binom.logsf(k[big] - 1, n[big], q)
     return out
+
+
+def _triangle(n_min: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every count pair ``(n, k)`` with ``n_min <= n <= n_max`` and ``0 <= k <= n``, as floats.
+
+    Row by row (``n`` ascending, then ``k``): the cells of the lookup tables of
+    functions of a trial count and a success count, where ``(n, k)`` sits at
+    :func:`_triangle_cell`.
+    """
+    n = np.arange(n_min, n_max + 1)
+    tn = np.repeat(n.astype(np.float64), n + 1)
+    tk = np.arange(tn.size) - np.repeat(_triangle_cell(n_min, n, 0), n + 1)
+    return tn, tk.astype(np.float64)
+
+
+def _triangle_cell(n_min: int, n: Any, k: Any) -> Any:
+    """Position of ``(n, k)`` in :func:`_triangle` ``(n_min, ...)``."""
+    return n * (n + 1) // 2 - n_min * (n_min + 1) // 2 + k
 
 
 def _underwin(n_shared: np.ndarray, wins_shared: np.ndarray, wins_total: np.ndarray, n_total: np.ndarray) -> np.ndarray:
