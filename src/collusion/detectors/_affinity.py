@@ -40,8 +40,8 @@ from .._param_validation import Interval, Options
 from .._ragged import Ragged, entity_strings
 from ..exceptions import MissingTableError
 from ..features._affinity import (
+    _one_context_uses,
     context_links,
-    exclusive_trace_uses,
     firm_strength,
     fisher_surprise,
     pair_affinity,
@@ -172,7 +172,9 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
     names, trace, company, tender, bases, ttypes = _bid_trace_uses(graph)
     if not trace.size:
         return flag, labels
-    mark = np.flatnonzero(exclusive_trace_uses(trace, company, tender, tender_context))
+    # Every use here is of a value several firms used (the cache keeps only those):
+    # only the "one context" half of exclusive_trace_uses is left to test.
+    mark = np.flatnonzero(_one_context_uses(trace, tender, tender_context))
     if not mark.size:
         return flag, labels
     # Map uses to bid rows through the (tender, company) key, unique in bids: the company is
