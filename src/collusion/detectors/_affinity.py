@@ -40,6 +40,7 @@ from .._param_validation import Interval, Options
 from .._ragged import Ragged, entity_strings
 from ..exceptions import MissingTableError
 from ..features._affinity import (
+    _bids_of_tenders,
     _one_context_uses,
     context_links,
     firm_strength,
@@ -179,14 +180,8 @@ def _prepared_bids(graph: Any, tender_context: np.ndarray) -> tuple[np.ndarray, 
         return flag, labels
     # Map uses to bid rows through the (tender, company) key, unique in bids: the company is
     # looked for among the few bids of the use's tender (marked uses are few: no sort of all bids).
-    by_tender = np.argsort(bt, kind="stable") if np.any(bt[1:] < bt[:-1]) else None
-    bounds = np.zeros(tender_context.size + 2, dtype=np.int64)  # bids of tender t: bounds[t + 1]..bounds[t + 2]
-    np.cumsum(np.bincount(bt.astype(np.int64) + 1, minlength=tender_context.size + 1), out=bounds[1:])
-    tu = tender[mark].astype(np.int64)
-    lo, size = bounds[tu + 1], bounds[tu + 2] - bounds[tu + 1]
+    size, rows = _bids_of_tenders(tender[mark].astype(np.int64), bt, n_tenders=tender_context.size, missing=True)
     use = np.repeat(np.arange(mark.size), size)
-    pos = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(use.size, dtype=np.int64)
-    rows = pos if by_tender is None else by_tender[pos]
     hit = m.codes("bids", "bidder_id")[rows] == company[mark][use]
     rows, use = rows[hit], use[hit]
     one = np.ones(use.size, dtype=bool)  # the first bid of a use's (tender, company), were it repeated

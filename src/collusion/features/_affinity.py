@@ -291,19 +291,38 @@ def _context_bids(
         x = of_tender[bid_tender]
         bid = np.flatnonzero(x >= 0)
         return x[bid], bid
+    size, bid = _bids_of_tenders(context_tender, bid_tender, n_tenders=n_tenders)
+    return np.repeat(context, size), bid
+
+
+def _bids_of_tenders(
+    tenders: np.ndarray, bid_tender: np.ndarray, *, n_tenders: int, missing: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bid rows of each listed tender, concatenated in list order, and their number per tender.
+
+    A repeat over the tenders' ranges in the tender-ordered bids: no sort unless
+    the bids are not in tender order already, and then one stable argsort (a
+    tender's bids stay in row order). ``missing=True`` lets ``bid_tender`` hold
+    -1 (a bid without a tender, in no tender's range); it costs a shifted copy
+    of the codes, so callers whose codes are all valid do not ask for it.
+    """
     by_tender = None
     if bid_tender.size and np.any(bid_tender[1:] < bid_tender[:-1]):
         by_tender = np.argsort(bid_tender, kind="stable")
-    start = np.zeros(n_tenders + 1, dtype=np.int64)
-    np.cumsum(np.bincount(bid_tender, minlength=n_tenders), out=start[1:])
-    size = start[context_tender + 1] - start[context_tender]
-    x = np.repeat(context, size)
+    if missing:  # bids without a tender sort first: tender t's bids start after them
+        bounds = np.zeros(n_tenders + 2, dtype=np.int64)
+        np.cumsum(np.bincount(bid_tender.astype(np.int64) + 1, minlength=n_tenders + 1), out=bounds[1:])
+        start = bounds[1:]
+    else:
+        start = np.zeros(n_tenders + 1, dtype=np.int64)
+        np.cumsum(np.bincount(bid_tender, minlength=n_tenders), out=start[1:])
+    size = start[tenders + 1] - start[tenders]
     # Position of each row in the tender-ordered bids: its range start plus its rank in the range.
-    bid = np.repeat(start[context_tender] - (np.cumsum(size) - size), size)
+    bid = np.repeat(start[tenders] - (np.cumsum(size) - size), size)
     bid += np.arange(bid.size, dtype=np.int64)
     if by_tender is not None:
         bid = by_tender[bid]
-    return x, bid
+    return size, bid
 
 
 def _group_numbers(start: np.ndarray) -> np.ndarray:
