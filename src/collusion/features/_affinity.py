@@ -887,8 +887,8 @@ def _flags_given(
     ok = (x >= 0) & (c >= 0)
     x, c, s = x[ok], c[ok], s[ok]
     if s.size:  # dense stratum codes in the order of the codes (a handful of procedures)
-        present = np.bincount(s - s.min()) > 0
-        s = (np.cumsum(present) - 1)[s - s.min()]
+        s = s - s.min()
+        s = _group_numbers(np.bincount(s) > 0)[s]
     n_s = int(s.max()) + 1 if s.size else 0
     # X's wins per stratum, and C's share of them.
     _, xs = _group(x * max(n_s, 1) + s)
