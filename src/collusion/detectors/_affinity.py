@@ -47,6 +47,7 @@ from ..features._affinity import (
     fisher_surprise,
     pair_affinity,
 )
+from ..features._segments import offsets_from_sorted
 from ..features._surprisal import bh_threshold
 from ..results import evidence
 from ._base import BaseDetector, Units
@@ -381,8 +382,7 @@ class AffinityDetector(BaseDetector):
         The triples are sorted by (pair, tender): the rows are slices of them, no sort needed.
         """
         sel = triples if self._tender_list == "all" else triples.loc[triples["is_winner"].to_numpy()]
-        offsets = np.zeros(n_units + 1, dtype=np.int64)
-        np.cumsum(np.bincount(sel["pair"].to_numpy(), minlength=n_units), out=offsets[1:])
+        offsets = offsets_from_sorted(sel["pair"].to_numpy(), n_units)
         return Ragged(sel["tender"].to_numpy().astype(np.int64), offsets)  # no kinds: every code a tender
 
     def _default_threshold(self, scores: np.ndarray, unit: str) -> float:
