@@ -165,9 +165,41 @@ def _as_object_series(uniques: Any) -> pd.Series:
                        dtype=object)
     # NFKC, trimming and blank detection in Arrow's C++ kernels: these run on
     # every distinct value, so they dominate when most values are canonical.
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(pa.array(arr, type=pa.string(), from_pandas=True), form="NFKC"))
+    raw = pa.array(arr, type=pa.string(), from_pandas=True)
+    text = pc.utf8_trim_whitespace(_nfkc(raw))
     text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
-    return pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+    # Most values come out unchanged: keep their Python strings and build new ones (Arrow's
+    # to_numpy, ~0.2 µs per CJK value) only for the values that changed or became missing.
+    changed = ~np.array(pc.equal(text, raw).fill_null(False), dtype=bool)
+    out = arr.copy()
+    out[changed] = text.filter(pa.array(changed)).to_numpy(zero_copy_only=False)
+    return pd.Series(out, dtype=object)
+
+
+# ASCII and CJK unified ideographs (extension A and the base block) have no compatibility
+# decomposition and do not combine: text made of them only is its own NFKC form.
+_NFKC_STABLE_RE = r"^[\x00-\x7f\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]*$"
+
+
+def _nfkc(text: pa.Array) -> pa.Array:
+    """``utf8_normalize(text, "NFKC")``, run on the values it can change only.
+
+    Arrow's NFKC costs ~0.4 µs per CJK character (18 ms for 40k addresses, and the
+    addresses are normalised twice per graph build); an ASCII test and a regex match
+    find the values that are already in NFKC form much faster.
+    """
+    stable = pc.string_is_ascii(text)
+    if pc.all(stable).as_py() is not False:  # all ASCII (or all null / empty)
+        return text
+    stable = pc.or_kleene(stable, pc.match_substring_regex(text, _NFKC_STABLE_RE))
+    stable = np.array(stable.fill_null(True), dtype=bool)
+    change = np.flatnonzero(~stable)
+    if change.size == 0:
+        return text
+    if change.size == len(text):
+        return pc.utf8_normalize(text, form="NFKC")
+    done = pc.utf8_normalize(text.take(pa.array(change)), form="NFKC")
+    return pc.replace_with_mask(text, pa.array(~stable), done)
 
 
 def _number_text(value: Any) -> str:
