@@ -263,3 +263,19 @@ def test_triangle_lists_every_count_pair_at_its_cell(n_min):
     cells = [(n, k) for n in range(n_min, 10) for k in range(n + 1)]
     assert list(zip(tn.tolist(), tk.tolist())) == cells
     assert [_triangle_cell(n_min, n, k) for n, k in cells] == list(range(len(cells)))
+
+
+def test_underwin_table_over_distinct_totals_gives_the_same_numbers():
+    from collusion.features._cobidding import _UNDERWIN_TABLE_N, _Underwin
+
+    rng = np.random.default_rng(4)
+    n_tot = rng.integers(1, 30, 50).astype(np.float64)
+    n_tot[:10] = n_tot[10:20]  # firms sharing their totals share table rows
+    w_tot = np.floor(rng.random(50) * (n_tot + 1))
+    w_tot[:10] = w_tot[10:20]
+    firm = rng.integers(0, 50, 5_000)
+    n = np.minimum(rng.integers(1, 2 * _UNDERWIN_TABLE_N, firm.size), n_tot[firm]).astype(np.int64)
+    k = np.floor(rng.random(firm.size) * (n + 1)).astype(np.int64)
+    tab = _Underwin(w_tot, n_tot, n)
+    assert tab.table is not None and (n > _UNDERWIN_TABLE_N).any()
+    np.testing.assert_array_equal(tab(n, k, firm), _Underwin(w_tot, n_tot)(n, k, firm))

@@ -446,11 +446,7 @@ def _wins_columns(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: n
     else:
         deg = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
         total_wins = np.asarray(won.sum(axis=1), dtype=np.float64).ravel()
-    # The table pays off when pairs meeting in few tenders outnumber its cells.
-    tabulate = isinstance(won, np.ndarray) and (
-        total_wins.size * _UNDERWIN_TABLE_N * (_UNDERWIN_TABLE_N + 3) // 2
-        <= 2 * np.count_nonzero(n_ab <= _UNDERWIN_TABLE_N))
-    under = _Underwin(total_wins, deg, tabulate=tabulate)
+    under = _Underwin(total_wins, deg, n_ab if isinstance(won, np.ndarray) else None)
     asym, under_a, under_b = (np.empty(n_ab.size) for _ in range(3))
     for sl in chunks(n_ab.size):
         w_a, w_b = (np.asarray(x[sl], dtype=np.float64) for x in (wins_a, wins_b))
@@ -469,29 +465,37 @@ def _wins_columns(wins_a: np.ndarray, wins_b: np.ndarray, n_ab: np.ndarray, a: n
 
 
 #: Co-bid counts up to which :class:`_Underwin` looks values up in a table.
-_UNDERWIN_TABLE_N = 4
+_UNDERWIN_TABLE_N = 8
 
 
 class _Underwin:
     """:func:`_underwin` of pairs' sides, given each firm's wins and tenders.
 
-    With ``tabulate`` (integer counts, ``0 <= wins <= n_shared``,
-    ``n_shared >= 1``) the value of a side depends on the pair only through
-    ``(firm, n_shared, wins)``, and most pairs of a large market meet in one
-    to four tenders: those values come from a table over every firm and those
-    few counts, computed by the same function, so they are the same numbers
-    (the binomial CDF of tens of millions of pairs took seconds).
+    With ``n_shared``, the pairs' integer co-bid counts (and integer win
+    counts, ``0 <= wins <= n_shared``, ``n_shared >= 1``, in the calls), the
+    value of a side depends on the pair only through the firm's
+    ``(wins_total, n_total)`` and ``(n_shared, wins)``. Firms share a few
+    thousand distinct totals and most pairs of a large market meet in one to
+    eight tenders: those values come from a table over the distinct totals
+    and those few counts, computed by the same function, so they are the same
+    numbers (the binomial CDF of tens of millions of pairs took seconds).
     """
 
-    def __init__(self, wins_total: np.ndarray, n_total: np.ndarray, *, tabulate: bool) -> None:
+    def __init__(self, wins_total: np.ndarray, n_total: np.ndarray, n_shared: np.ndarray | None = None) -> None:
         self.wins_total, self.n_total = wins_total, n_total
         self.table = None
-        if tabulate:
-            tn, tk = _triangle(1, _UNDERWIN_TABLE_N)
-            self.n_cols = tn.size
-            n_firms = wins_total.size
-            t_firm = np.repeat(np.arange(n_firms), self.n_cols)
-            self.table = _underwin(np.tile(tn, n_firms), np.tile(tk, n_firms), wins_total[t_firm], n_total[t_firm])
+        if n_shared is None:
+            return
+        tn, tk = _triangle(1, _UNDERWIN_TABLE_N)
+        # Integer totals: the key is exact in float64.
+        _, rep, self.totals = np.unique(wins_total * (n_total.max(initial=0.0) + 1.0) + n_total,
+                                        return_index=True, return_inverse=True)
+        # The table pays off when pairs meeting in few tenders outnumber its cells.
+        if rep.size * tn.size > 2 * np.count_nonzero(n_shared <= _UNDERWIN_TABLE_N):
+            return
+        self.n_cols = tn.size
+        t_rep = np.repeat(rep, self.n_cols)
+        self.table = _underwin(np.tile(tn, rep.size), np.tile(tk, rep.size), wins_total[t_rep], n_total[t_rep])
 
     def __call__(self, n_shared: np.ndarray, wins: np.ndarray, firm: np.ndarray) -> np.ndarray:
         """Underwin of each side; with a table ``n_shared`` and ``wins`` must be integer arrays.
@@ -502,7 +506,7 @@ class _Underwin:
         if self.table is None:
             return _underwin(np.asarray(n_shared, dtype=np.float64), np.asarray(wins, dtype=np.float64),
                              self.wins_total[firm], self.n_total[firm])
-        cell = firm.astype(np.int64) * self.n_cols
+        cell = self.totals[firm] * self.n_cols
         cell += _triangle_cell(1, n_shared, wins)
         # Cells of counts above the table are wrong (or past its end, hence
         # the clip) and are overwritten below.
