@@ -12,6 +12,7 @@ market and entity kind (:func:`node_labels`, :func:`node_hashes`) and gathered b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,23 +194,27 @@ class Ragged:
     def _kinds(self) -> np.ndarray:
         return self.kinds if self.kinds is not None else np.full(self.codes.size, _KIND_INDEX["tender"], np.int8)
 
-    def _table_index(self, tables: list[Any]) -> tuple[np.ndarray, list[int]]:
-        """Index of each item into the per-kind ``tables`` (indexed by kind code) laid end to end.
+    def _gather_index(self, table: Callable[[str], Any]) -> tuple[np.ndarray, list[Any]]:
+        """The per-kind tables of the kinds present and each item's index into them laid end to end.
 
-        Returns the index and the kinds present (those whose tables are laid out,
-        in kind order). With one kind the index is the codes themselves.
+        ``table(kind)`` gives a kind's table (labels or hashes, indexed by code);
+        it is asked only for the kinds present, found by one count. Returns the
+        index and the tables in kind order. With one kind the index is the codes
+        themselves.
         """
         if self.kinds is None:
-            return self.codes, [_KIND_INDEX["tender"]]
-        present = np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist()
-        if len(present) == 1:
-            return self.codes, present
+            present = [_KIND_INDEX["tender"]]
+        else:
+            present = np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist()
+        tables = [table(KINDS[k]) for k in present]
+        if len(present) <= 1:
+            return self.codes, tables
         base = np.zeros(len(KINDS), dtype=np.int64)
         start = 0
-        for k in present:
+        for k, t in zip(present, tables):
             base[k] = start
-            start += len(tables[k])
-        return base[self.kinds] + self.codes, present
+            start += len(t)
+        return base[self.kinds] + self.codes, tables
 
     def labels(self, market: Any, *, prefix: bool = True, rows: np.ndarray | None = None) -> pd.Series:
         """The rows as a ``list<string>`` column of node labels (or bare ids without ``prefix``).
@@ -221,13 +226,7 @@ class Ragged:
         """
         from .results import list_series
 
-        tables: list[Any] = [None] * len(KINDS)
-        if self.kinds is None:
-            tables[_KIND_INDEX["tender"]] = node_labels(market, "tender", prefix=prefix)
-        else:
-            for k in np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist():
-                tables[k] = node_labels(market, KINDS[k], prefix=prefix)
-        index, present = self._table_index(tables)
+        index, tables = self._gather_index(lambda kind: node_labels(market, kind, prefix=prefix))
         offsets = self.offsets
         if rows is not None:
             pos, offsets = self._positions(rows)
@@ -235,7 +234,7 @@ class Ragged:
         if index.size == 0:
             flat = pa.array([], type=pa.string())
         else:
-            table = tables[present[0]] if len(present) == 1 else pa.concat_arrays([tables[k] for k in present])
+            table = tables[0] if len(tables) == 1 else pa.concat_arrays(tables)
             flat = table.take(pa.array(np.asarray(index, dtype=np.int64)))
         return list_series(offsets, flat)
 
@@ -249,17 +248,11 @@ class Ragged:
         running sum at the row offsets (exact modulo 2**64) rather than an
         unbuffered scatter-add.
         """
-        tables: list[Any] = [None] * len(KINDS)
-        if self.kinds is None:
-            tables[_KIND_INDEX["tender"]] = node_hashes(market, "tender")
-        else:
-            for k in np.flatnonzero(np.bincount(self.kinds, minlength=len(KINDS))).tolist():
-                tables[k] = node_hashes(market, KINDS[k])
-        index, present = self._table_index(tables)
+        index, tables = self._gather_index(lambda kind: node_hashes(market, kind))
         if index.size == 0:
             mixed = np.zeros(0, np.uint64)
         else:
-            mixed = (tables[present[0]] if len(present) == 1 else np.concatenate([tables[k] for k in present]))[index]
+            mixed = (tables[0] if len(tables) == 1 else np.concatenate(tables))[index]
         running = np.zeros(mixed.size + 1, dtype=np.uint64)
         np.cumsum(mixed, out=running[1:])
         return running[self.offsets[1:]] - running[self.offsets[:-1]]
