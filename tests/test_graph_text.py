@@ -55,3 +55,23 @@ def test_as_object_series_matches_reference():
 def test_as_object_series_numbers_and_nan():
     got = res._as_object_series([13800138000.0, np.nan, 7, " ８ "])
     assert got.tolist() == ["13800138000", None, "7", "8"]
+
+
+def test_arrow_text_object_and_arrow_backed():
+    values = ["a", None, "北京", ""]
+    expected = pa.array(values, type=pa.large_string())
+    assert res._arrow_text(pd.Series(values, dtype=object)).equals(expected)
+    assert res._arrow_text(pd.Series(values, dtype="str")).equals(expected)
+    assert res._arrow_text(pd.Series(values, dtype=pd.ArrowDtype(pa.string()))).equals(expected)
+
+
+def test_splice_keeps_values_and_merges_invalid_flags():
+    s = pd.Series(["keep", "x", "keep2", "y"], dtype=object)
+    keep = np.array([True, False, True, False])
+    out = res._splice(s, keep, lambda sub: sub.str.upper().to_numpy(dtype=object))
+    assert out.tolist() == ["keep", "X", "keep2", "Y"]
+    canon, invalid = res._splice(s, keep, lambda sub: (sub.to_numpy(dtype=object), np.array([True, False])))
+    assert canon.tolist() == s.tolist() and invalid.tolist() == [False, True, False, False]
+    canon, invalid = res._splice(s, np.ones(4, dtype=bool), lambda sub: (sub.to_numpy(dtype=object),
+                                                                      np.zeros(len(sub), dtype=bool)))
+    assert canon.tolist() == s.tolist() and not invalid.any()

@@ -416,7 +416,7 @@ class _Builder:
                       for ti, t in enumerate(PARTY_NODE_TYPES)]
         # Rows with a trace node, from a per-category flag: a 1-byte gather over the rows, and
         # node codes gathered for the kept rows only (no full-length int32 node column).
-        has_node = np.append(cat_node >= 0, False)[raw]  # the last slot answers code -1
+        has_node = _take(cat_node >= 0, raw, False)
         for src_type, src, tender in groups:
             ok = src >= 0
             ok &= has_node

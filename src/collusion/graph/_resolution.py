@@ -202,6 +202,38 @@ def _nfkc(text: pa.Array) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(~stable), done)
 
 
+def _arrow_text(s: pd.Series) -> pa.Array:
+    """The values of ``s`` (str or missing) as one Arrow ``large_string`` array.
+
+    An Arrow-backed Series hands over its buffers; an object Series is converted once.
+    """
+    if isinstance(s.dtype, (pd.ArrowDtype, pd.StringDtype)) and hasattr(s.array, "_pa_array"):
+        return s.array._pa_array.combine_chunks().cast(pa.large_string())
+    return pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+
+
+def _splice(
+    s: pd.Series, keep: np.ndarray, kernel: Callable[..., Any], *args: Any
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``s`` where ``keep``, ``kernel`` (run on the other values only) elsewhere.
+
+    ``kernel`` returns canonical values or ``(canonical values, invalid flags)``;
+    the result has the same form, kept values being valid.
+    """
+    if not keep.any():
+        return kernel(s, *args)
+    slow = np.flatnonzero(~keep)
+    canon = s.to_numpy(dtype=object).copy()
+    out = kernel(s.iloc[slow].reset_index(drop=True), *args)
+    if isinstance(out, tuple):
+        canon[slow] = out[0]
+        invalid = np.zeros(len(s), dtype=bool)
+        invalid[slow] = out[1]
+        return canon, invalid
+    canon[slow] = out
+    return canon
+
+
 def _number_text(value: Any) -> str:
     # 13800138000.0 (a phone read as float) must not gain a digit.
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
@@ -291,7 +323,7 @@ def _handle_invalid(values: pd.Series, canon: np.ndarray, invalid: np.ndarray, e
     return canon
 
 
-def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | None = None) -> Callable[[Any], Any]:
+def _fast_path(pattern: str, *, exclude: Callable[[pa.Array], np.ndarray] | None = None) -> Callable[[Any], Any]:
     """Decorate a kernel so that values already in canonical form skip it.
 
     Most trace values in an export are already canonical (a plain mobile
@@ -303,8 +335,7 @@ def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | Non
     # same full match for ASCII values; the rest keep Python's Unicode rules.
     ascii_rx = "^(?:" + pattern.replace(r"\d", "[0-9]") + ")$"
 
-    def fullmatch(s: pd.Series) -> np.ndarray:
-        text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    def fullmatch(s: pd.Series, text: pa.Array) -> np.ndarray:
         fast = np.array(pc.match_substring_regex(text, ascii_rx).fill_null(False), dtype=bool)
         other = np.flatnonzero(~np.array(pc.string_is_ascii(text).fill_null(True), dtype=bool))
         if other.size:
@@ -313,21 +344,11 @@ def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | Non
 
     def decorate(kernel: Callable[..., Any]) -> Callable[..., Any]:
         def run(s: pd.Series, *args: Any) -> Any:
-            fast = fullmatch(s)
+            text = _arrow_text(s)
+            fast = fullmatch(s, text)
             if exclude is not None and fast.any():
-                fast = fast & ~exclude(s)
-            if not fast.any():
-                return kernel(s, *args)
-            slow = np.flatnonzero(~fast)
-            out = kernel(s.iloc[slow].reset_index(drop=True), *args)
-            canon = s.to_numpy(dtype=object).copy()
-            if isinstance(out, tuple):
-                canon[slow] = out[0]
-                invalid = np.zeros(len(s), dtype=bool)
-                invalid[slow] = out[1]
-                return canon, invalid
-            canon[slow] = out
-            return canon
+                fast = fast & ~exclude(text)
+            return _splice(s, fast, kernel, *args)
 
         run.__name__ = kernel.__name__
         run.__doc__ = kernel.__doc__
@@ -336,19 +357,17 @@ def _fast_path(pattern: str, *, exclude: Callable[[pd.Series], np.ndarray] | Non
     return decorate
 
 
-def _ip_placeholder(s: pd.Series) -> np.ndarray:
+def _ip_placeholder(text: pa.Array) -> np.ndarray:
     # RE2 in Arrow, not a Python loop over every IP: the values are trimmed, so ``$`` (end of
     # text in RE2, also before a final newline in Python) means the same in both.
-    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     found = pc.match_substring_regex(text, r"^(?:127\.|0\.0\.0\.0$|255\.255\.255\.255$)")
     return np.array(found.fill_null(False), dtype=bool)
 
 
-def _email_special(s: pd.Series) -> np.ndarray:
+def _email_special(text: pa.Array) -> np.ndarray:
     # Domains whose dot rules apply, or that are aliases, always take the slow path.
     # Arrow's ends_with per suffix: pandas' endswith on an object Series loops in Python.
-    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    special = np.zeros(len(s), dtype=bool)
+    special = np.zeros(len(text), dtype=bool)
     for d in sorted(DOT_INSENSITIVE_DOMAINS | set(_DOMAIN_ALIASES)):
         special |= np.array(pc.ends_with(text, "@" + d).fill_null(False), dtype=bool)
     return special
@@ -453,7 +472,8 @@ def _ip_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 @_fast_path(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}",
-            exclude=lambda s: s.isin(["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"]).to_numpy())
+            exclude=lambda text: np.array(pc.is_in(text, pa.array(["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"],
+                                                                  type=pa.large_string())).fill_null(False), dtype=bool))
 def _mac_kernel(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     s = s.str.lower().str.replace(r"[\s:\-.]", "", regex=True)
     valid = s.str.fullmatch(r"[0-9a-f]{12}").fillna(False).to_numpy(dtype=bool)
@@ -490,7 +510,7 @@ def _by_text_kind(
     s: pd.Series, simple: Callable[[pa.Array], pa.Array], general: Callable[[pd.Series], np.ndarray]
 ) -> np.ndarray:
     """Run ``simple`` (Arrow) on values of simple text and ``general`` (pandas) on the others."""
-    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    text = _arrow_text(s)
     is_simple = np.array(pc.match_substring_regex(text, _SIMPLE_TEXT_RE).fill_null(True), dtype=bool)
     out = np.full(len(s), None, dtype=object)
     idx = np.flatnonzero(is_simple)
@@ -548,20 +568,14 @@ def _address_kernel(s: pd.Series) -> np.ndarray:
     normalised a second time by ``same_as`` (the kernel is not idempotent in general, so
     that pass cannot be dropped): three Arrow matches instead of a dozen passes.
     """
-    text = pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    text = _arrow_text(s)
     fixed = pc.and_(
         pc.match_substring_regex(text, _CANONICAL_ADDRESS_RE),
         pc.invert(pc.or_(pc.match_substring_regex(text, _ADDRESS_COUNTRY_RE),
                          pc.match_substring_regex(text, _ADDRESS_WORD_RE))),
     )
     fixed = np.array(fixed.fill_null(False), dtype=bool)
-    if not fixed.any():
-        return _by_text_kind(s, _address_simple, _address_general)
-    out = s.to_numpy(dtype=object).copy()
-    slow = np.flatnonzero(~fixed)
-    if slow.size:
-        out[slow] = _by_text_kind(s.iloc[slow].reset_index(drop=True), _address_simple, _address_general)
-    return out
+    return _splice(s, fixed, _by_text_kind, _address_simple, _address_general)
 
 
 def _address_simple(text: pa.Array) -> pa.Array:
