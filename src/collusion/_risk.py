@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from ._gc import gc_paused
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, _mix64, finding_ids, list_column, ragged
+from .results import RESULT_COLUMNS, _flatten_arrow, _mix64, finding_ids, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -49,16 +49,6 @@ LEVELS: tuple[tuple[str, float], ...] = (("low", 25.0), ("medium", 50.0), ("high
 _ENTITY_TYPES = ("company", "buyer", "agent", "expert", "project")
 
 
-def _flat_codes(column: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-    """(row, code, distinct items) of the kept rows of a list column, as :func:`~collusion.results.flatten_lists`
-    but with the items left in Arrow: labels are compared, joined and sorted there, never as Python strings.
-    """
-    arr = pa.chunked_array(list_column(column).array._pa_array).combine_chunks().filter(pa.array(keep))
-    rows = pc.list_parent_indices(arr).to_numpy()
-    enc = pc.list_flatten(arr).dictionary_encode()
-    return rows, enc.indices.to_numpy().astype(np.int64), enc.dictionary
-
-
 def _touches(results: pd.DataFrame, keep: np.ndarray, tender_project: Mapping[str, str] | pd.Series | None
              ) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(kept row of results, entity code, entity labels) for every entity a kept finding touches.
@@ -71,7 +61,7 @@ def _touches(results: pd.DataFrame, keep: np.ndarray, tender_project: Mapping[st
     finding touching one entity twice (a member, and again through its
     tender's project) appears twice: the callers keep maxima and minima.
     """
-    r, codes, uniq = _flat_codes(results["members"], keep)
+    r, codes, uniq = _flatten_arrow(results["members"], keep)
     ok = np.zeros(len(uniq), dtype=bool)
     for kind in _ENTITY_TYPES:  # a prefix test in Arrow, not a Python split per distinct label
         ok |= pc.starts_with(uniq, f"{kind}:").to_numpy(zero_copy_only=False)
@@ -79,7 +69,7 @@ def _touches(results: pd.DataFrame, keep: np.ndarray, tender_project: Mapping[st
     rows, keys, names = [r[hit]], [codes[hit]], [uniq.cast(pa.string())]
     if tender_project is not None and len(tender_project):
         tp = tender_project if isinstance(tender_project, pd.Series) else pd.Series(tender_project, dtype="str")
-        r, codes, uniq = _flat_codes(results["tender_ids"], keep)
+        r, codes, uniq = _flatten_arrow(results["tender_ids"], keep)
         # One hash lookup per distinct tender, in Arrow.
         at = pc.index_in(uniq.cast(pa.string()), value_set=pa.array(tp.index.astype("str").array, type=pa.string()))
         has = np.asarray(at.is_valid(), dtype=bool)

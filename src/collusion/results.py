@@ -164,11 +164,21 @@ def flatten_lists(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     col = list_column(column)
     if len(col) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
-    arr = pa.chunked_array(col.array._pa_array).combine_chunks()
+    rows, codes, items = _flatten_arrow(col)
+    return rows, codes, items.to_numpy(zero_copy_only=False).astype(object)
+
+
+def _flatten_arrow(column: Any, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """:func:`flatten_lists` of the rows ``keep`` (a boolean mask; all rows without it), the
+    distinct items left in Arrow: callers that compare, join or sort labels do it there,
+    never as Python strings. Rows are numbered among the kept rows.
+    """
+    arr = pa.chunked_array(list_column(column).array._pa_array).combine_chunks()
+    if keep is not None:
+        arr = arr.filter(pa.array(keep))
     rows = pc.list_parent_indices(arr).to_numpy()
     enc = pc.list_flatten(arr).dictionary_encode()
-    items = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    return rows, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), items
+    return rows, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
 
 
 def sum_mixed(rows: np.ndarray, hashes: np.ndarray, n_rows: int) -> np.ndarray:
