@@ -59,13 +59,11 @@ def node_hashes(market: Any, kind: str) -> np.ndarray:
     them, and scrambling each distinct label once is cheaper than scrambling
     every member of every unit.
     """
-    from .results import _mix64
+    from .results import _label_hashes
 
     cache = market.__dict__.setdefault("_node_hash_cache", {})
     if kind not in cache:
-        text = node_labels(market, kind).to_numpy(zero_copy_only=False)
-        cache[kind] = (_mix64(pd.util.hash_array(text, categorize=False)) if text.size
-                       else np.zeros(0, np.uint64))
+        cache[kind] = _label_hashes(node_labels(market, kind))
     return cache[kind]
 
 

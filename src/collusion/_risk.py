@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from ._gc import gc_paused
 from .features._thresholds import percentile_rank
-from .results import RESULT_COLUMNS, _flatten_arrow, _mix64, finding_ids, ragged
+from .results import RESULT_COLUMNS, _flatten_arrow, _label_hashes, finding_ids, ragged
 
 __all__ = ["DEFAULT_WEIGHTS", "LEVELS", "risk_index"]
 
@@ -251,8 +251,7 @@ def risk_index(
     take = pa.array(o)
     labels = ent_keys.take(take)
     # One member per entity: its finding hash is its label's scrambled hash, as member_hashes would sum it.
-    text = labels.to_numpy(zero_copy_only=False)
-    hashes = _mix64(pd.util.hash_array(text, categorize=False)) if text.size else np.zeros(0, np.uint64)
+    hashes = _label_hashes(labels)
     bounds = np.array([b for _, b in LEVELS])
     level = np.searchsorted(bounds, score[o], side="right")
     result = pd.DataFrame(

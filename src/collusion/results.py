@@ -214,6 +214,14 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _label_hashes(labels: pa.Array) -> np.ndarray:
+    """Each label's scrambled hash (``_mix64`` of pandas' SipHash): what :func:`member_hashes`
+    sums per row, so a one-member row's hash is its member's label hash.
+    """
+    text = labels.to_numpy(zero_copy_only=False)
+    return _mix64(pd.util.hash_array(text, categorize=False)) if text.size else np.zeros(0, np.uint64)
+
+
 def _hex16(h: np.ndarray, prefix: str) -> pa.Array:
     """``prefix`` + 16 lowercase hex digits of each uint64, built as one byte buffer."""
     p = np.frombuffer(prefix.encode(), dtype=np.uint8)
