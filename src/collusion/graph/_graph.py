@@ -466,15 +466,17 @@ class ProcurementGraph:
 
 
 def _sources_per_target(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Number of distinct ``src`` of each ``dst`` (int64): the column counts of the 0/1 matrix.
+    """Number of distinct ``src`` of each ``dst`` (int64): the row lengths of the 0/1 ``dst × src`` matrix.
 
     Built with bool data, which scipy ORs when it merges duplicates (a sum of
     int8 could wrap to zero and be dropped): less memory traffic than the int64
     counts of :meth:`ProcurementGraph.adjacency`, 0.1 s less per 7.5M bid traces.
+    Rows are the targets: scipy sorts each row to merge duplicates, and a trace
+    value's few users are cheaper to sort than a company's many traces (~15%).
     """
-    a = sp.csr_matrix((np.ones(len(src), dtype=bool), (src, dst)), shape=shape)
+    a = sp.csr_matrix((np.ones(len(src), dtype=bool), (dst, src)), shape=(shape[1], shape[0]))
     a.sum_duplicates()
-    return np.bincount(a.indices, minlength=shape[1])
+    return np.diff(a.indptr).astype(np.int64, copy=False)
 
 
 def _as_list(value: str | Iterable[str] | None, allowed: Sequence[str], what: str) -> list[str]:
