@@ -93,13 +93,17 @@ def bid_incidence(
     >>> B.toarray().tolist()
     [[1, 0], [1, 1]]
     """
-    tender = np.asarray(tender, dtype=np.int64)
-    company = np.asarray(company, dtype=np.int64)
+    # Signed codes index as they are (the market's are int32): scipy would
+    # cast int64 copies back to int32 indices.
+    tender, company = (x if x.dtype.kind == "i" else x.astype(np.int64)
+                       for x in (np.asarray(tender), np.asarray(company)))
     keep = (tender >= 0) & (company >= 0)
     if mask is not None:
         keep &= np.asarray(mask, dtype=bool)
+    if not keep.all():  # usually every bid has both codes: no copies then
+        tender, company = tender[keep], company[keep]
     B = sp.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.int32), (company[keep], tender[keep])),
+        (np.ones(tender.size, dtype=np.int32), (company, tender)),
         shape=(n_companies, n_tenders),
     )
     B.sum_duplicates()
