@@ -75,3 +75,20 @@ def test_splice_keeps_values_and_merges_invalid_flags():
     canon, invalid = res._splice(s, np.ones(4, dtype=bool), lambda sub: (sub.to_numpy(dtype=object),
                                                                       np.zeros(len(sub), dtype=bool)))
     assert canon.tolist() == s.tolist() and not invalid.any()
+
+
+def test_factorize_sorted_matches_pandas_sorted_factorize():
+    values = np.array(_values(4000, 3) * 2 + [np.nan, None, "b", "a", "b"], dtype=object)
+    codes, uniques = res._factorize_sorted(values)
+    ref_codes, ref_uniques = pd.factorize(pd.Series(values, dtype=object), sort=True, use_na_sentinel=True)
+    assert codes.dtype == np.int64
+    assert codes.tolist() == ref_codes.tolist()
+    assert uniques.dtype == object and uniques.tolist() == list(ref_uniques)
+
+
+def test_factorize_sorted_empty_missing_and_not_text():
+    for values in ([], [None, None], [np.nan]):
+        codes, uniques = res._factorize_sorted(np.array(values, dtype=object))
+        assert codes.tolist() == [-1] * len(values) and uniques.tolist() == []
+    codes, uniques = res._factorize_sorted(np.array([3, 1, 3, None], dtype=object))
+    assert codes.tolist() == [1, 0, 1, -1] and uniques.tolist() == [1, 3]

@@ -260,16 +260,25 @@ def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order and sorts only the distinct values in Arrow, whose byte order of
     UTF-8 is the code point order Python compares by.
     """
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
+    values = np.asarray(values, dtype=object)
     try:
-        order = pc.array_sort_indices(pa.array(uniques, type=pa.large_string())).to_numpy()
+        # Arrow hashes the UTF-8 bytes: cheaper than pandas hashing Python strings (CJK above all).
+        encoded = pc.dictionary_encode(pa.array(values, type=pa.large_string(), from_pandas=True))
     except (pa.ArrowException, UnicodeError):  # not all str (or lone surrogates): pandas' own sort
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True, use_na_sentinel=True)
         return codes, np.asarray(uniques, dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy()
+    # The dictionary is in order of first appearance (as pd.factorize's uniques): the first
+    # occurrence of value k is where the codes exceed every earlier code. Their Python strings
+    # serve as the distinct values, so none is rebuilt from Arrow.
+    seen = np.maximum.accumulate(codes)
+    first = np.flatnonzero(codes > np.concatenate([[-1], seen[:-1]]))
+    if len(first) != len(encoded.dictionary):  # pragma: no cover - Arrow's memo order changed
+        raise AssertionError("dictionary_encode did not keep the order of first appearance")
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
     rank = np.full(len(order) + 1, -1, dtype=np.int64)  # the last slot maps missing (-1) to -1
     rank[order] = np.arange(len(order))
-    return rank[codes], uniques[order]
+    return rank[codes], values[first[order]]
 
 
 def _recode(codes: np.ndarray, normed: np.ndarray) -> pd.Categorical:
