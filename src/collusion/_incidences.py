@@ -69,8 +69,10 @@ def cobid_incidences(
     pos[Bc.data] = np.arange(Bc.nnz, dtype=it)
     del Bc
     if won is not None:
-        won_csc = np.empty(won.size, dtype=bool)  # the win flags in CSC order, for the partner a
-        won_csc[pos] = won
+        # The partner a's win flag rides in the low bit of its code: one
+        # gather per incidence fetches both (two gathers took 1.7x longer).
+        comp = comp.astype(np.int64 if n_c >= np.iinfo(np.int32).max // 2 else it) << 1
+        comp[pos] |= won
     first = t_ptr[B.indices]  # CSC position of the first bidder of each bid's tender
     rank = pos - first
     del pos
@@ -93,14 +95,17 @@ def cobid_incidences(
         i0, i1, r = start[e0], end[e1 - 1], rank[e0:e1]
         at = np.arange(i0, i1, dtype=it)
         at += np.repeat(shift[e0:e1], r)
-        a[i0:i1] = comp[at]
         if won is not None:
+            a_won = comp[at]
+            np.right_shift(a_won, 1, out=a[i0:i1], casting="unsafe")
             fl = np.repeat(won[e0:e1].view(np.uint8) * np.uint8(B_WON), r)
-            fl |= won_csc[at].view(np.uint8) * np.uint8(A_WON)
+            fl |= (a_won.astype(np.uint8) & np.uint8(1)) * np.uint8(A_WON)
             if flags is not None:
                 fl |= np.repeat(flags[B.indices[e0:e1]], r).view(np.uint8)
             flag[i0:i1] = fl
-        elif flags is not None:
+            continue
+        a[i0:i1] = comp[at]
+        if flags is not None:
             flag[i0:i1] = np.repeat(flags[B.indices[e0:e1]], r)
     del comp, shift, start
     b_ptr = np.concatenate((np.zeros(1, dtype=it), end))[B.indptr]  # incidences of each firm b
