@@ -30,14 +30,14 @@ from ._base import SurprisalDetector, Units
 __all__ = ["LotSplittingDetector"]
 
 
-def _group_ids(tenders: Ragged, market: Any) -> pd.api.extensions.ExtensionArray:
+def _group_ids(tender_ids: pd.Series) -> pd.api.extensions.ExtensionArray:
     """``"LS-"`` + 12 hex digits of the sha1 of each group's sorted tender ids joined by ``"|"``.
 
     The id depends only on which tenders form the group, never on row order or
     the run. The ids are joined in Arrow; only the sha1 itself runs per group
     (about 1 µs each).
     """
-    joined = pc.binary_join(pa.array(tenders.labels(market, prefix=False).array), "|").cast(pa.binary())
+    joined = pc.binary_join(pa.array(tender_ids.array), "|").cast(pa.binary())
     ids = ["LS-" + hashlib.sha1(b).hexdigest()[:12] for b in joined.to_pylist()]
     return pd.array(pa.array(ids, type=pa.string()), dtype="str")
 
@@ -260,9 +260,13 @@ class LotSplittingDetector(SurprisalDetector):
         # Slices with Python ints: np.split costs ~2 µs per piece in its own Python loop.
         out["rows"] = [order[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
         out["score"] = score
-        out = out.assign(unit="group", entity_type="group", entity_id=_group_ids(tenders, m), other_type=None,
-                         other_id=None, winner_ids=winners.labels(m, prefix=False).array)
-        return Units(out, members, tenders)
+        # Each group's tender ids, built once: they make its id here, and the base class
+        # gathers them into the results' ``tender_ids`` (given a Ragged, it built them again).
+        tender_ids = tenders.labels(m, prefix=False)
+        out = out.assign(unit="group", entity_type="group", entity_id=_group_ids(tender_ids), other_type=None,
+                         other_id=None, winner_ids=winners.labels(m, prefix=False).array,
+                         tender_ids=tender_ids.array)
+        return Units(out, members)
 
     @staticmethod
     def _empty_units() -> pd.DataFrame:
