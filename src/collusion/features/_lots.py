@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from .._arrays import first_of_runs
+from ._affinity import _group
 from ._segments import group_order, segment_broadcast, segment_min
 
 __all__ = [
@@ -142,20 +143,11 @@ def _lex_codes(columns: list[np.ndarray]) -> np.ndarray:
         lo = int(col.min())
         width = int(col.max()) - lo + 1
         if span * width >= 2**62:
-            key, span = _dense(key)
+            distinct, key = _group(key)  # dense ranks, order kept
+            span = distinct.size
         key = key * width + (col - lo)
         span *= width
-    return _dense(key)[0]
-
-
-def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rank of each value of ``key`` among its distinct values (0..k-1, order kept), and ``k``."""
-    order = np.argsort(key, kind="stable")
-    s = key[order]
-    new = first_of_runs(s)
-    out = np.empty(s.size, dtype=np.int64)
-    out[order] = np.cumsum(new) - 1
-    return out, int(new.sum())
+    return _group(key)[1]
 
 
 def window_groups(keys: np.ndarray, days: np.ndarray, window_days: float) -> np.ndarray:
