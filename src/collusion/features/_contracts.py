@@ -371,8 +371,7 @@ def graph_ties(graph: Any) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     person_company : scipy.sparse.csr_matrix of bool
         Person × company direct ties (:func:`person_company_ties`).
     """
-    pc = _graph_adjacency(graph, "relations", "person", "company")
-    pc = pc + _graph_adjacency(graph, "relations", "company", "person").T
+    pc = _graph_person_company(graph)
     cc = _graph_adjacency(graph, "relations", "company", "company")
     same = _graph_adjacency(graph, "same_as", "company", "company")
     links = company_links(cc, pc, same_as=same)
@@ -384,8 +383,13 @@ def person_company_ties(graph: Any) -> sp.csr_matrix:
     """Person → company direct ties of a ``ProcurementGraph`` on market codes (the second half of
     :func:`graph_ties`, without the company links, whose two-hop product costs seconds at a million tenders).
     """
+    return _market_person_company(graph, _graph_person_company(graph))
+
+
+def _graph_person_company(graph: Any) -> sp.csr_matrix:
+    """Person × company relations of the graph in either direction, on graph codes (counts, not bool)."""
     pc = _graph_adjacency(graph, "relations", "person", "company")
-    return _market_person_company(graph, pc + _graph_adjacency(graph, "relations", "company", "person").T)
+    return pc + _graph_adjacency(graph, "relations", "company", "person").T
 
 
 def _graph_adjacency(graph: Any, rel: str, src: str, dst: str) -> sp.csr_matrix:
