@@ -196,10 +196,9 @@ class FundsDetector(SurprisalDetector):
         pj = m.projects
         chain = cost_overrun_chain(*(pj[c].to_numpy(dtype=np.float64) for c in
                                      ("investment_estimate", "preliminary_estimate", "budget", "final_account")))
-        steps = _STEPS
-        for st in steps:
+        for st in _STEPS:
             chain[f"s_{st}"] = z_surprisal(np.minimum(chain[f"z_{st}"].to_numpy(), _Z_MAX))
-        chain["score"] = chain[[f"s_{st}" for st in steps]].sum(axis=1)
+        chain["score"] = chain[[f"s_{st}" for st in _STEPS]].sum(axis=1)
         # A project with no two consecutive figures cannot be scored at all.
         chain.loc[chain["n_steps"] == 0, "score"] = np.nan
         chain["project"] = np.arange(len(pj))
