@@ -6,8 +6,6 @@ co-bids) and the graph's out-and-back meta-paths (company-tender-company).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -29,13 +27,13 @@ FLAGGED, A_WON, B_WON = 1, 2, 4
 
 def cobid_incidences(
     B: sp.csr_matrix, flags: np.ndarray | None, won: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every co-bidding incidence (pair of bidders of one tender), sorted by pair.
 
     ``B`` must be canonical CSR. Returns ``a_ptr``, ``b`` and ``code``: the
     incidences of pairs ``a < b`` as a CSR layout over ``a`` (row ``a`` holds
     ``b[a_ptr[a]:a_ptr[a + 1]]``, ascending, a pair repeated once per shared
-    tender) with each incidence's code, plus the index dtype used. Without
+    tender) with each incidence's code. Without
     ``won`` the code is the tender's flag (bool, all True without ``flags``);
     with ``won`` (a bool per stored entry of ``B``: that bid won) it is a
     ``uint8`` of bits ``FLAGGED``, ``A_WON`` and ``B_WON``, so win counts
@@ -112,4 +110,4 @@ def cobid_incidences(
     del end, rank
     # Rows b, columns a  ->  rows a, columns b ascending.
     by_a = sp.csr_matrix((flag, a, b_ptr), shape=(n_c, n_c)).tocsc()
-    return by_a.indptr, by_a.indices, by_a.data, it
+    return by_a.indptr, by_a.indices, by_a.data

@@ -251,7 +251,7 @@ def cobid_pairs(
         general = False
     # Incidences arrive sorted by pair, so a pair's count is the length of its
     # run and no hash table or sort is needed.
-    a_ptr, b_all, flag_all, it = cobid_incidences(B, f, won)
+    a_ptr, b_all, flag_all = cobid_incidences(B, f, won)
     n = b_all.size
     new = first_of_runs(b_all)  # incidence starts a new pair
     new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True  # a new row a, even when b repeats

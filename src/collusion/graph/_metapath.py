@@ -182,7 +182,7 @@ def _gram_upper(H: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     diag = np.diff(H.indptr).astype(np.int64)
     if H.nnz == 0:
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), diag
-    a_ptr, b, _, _ = cobid_incidences(H, None)
+    a_ptr, b, _ = cobid_incidences(H, None)
     # A pair's count is the length of its run of incidences inside row a.
     new = first_of_runs(b)
     new[a_ptr[:-1][np.diff(a_ptr) > 0]] = True
