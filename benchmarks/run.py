@@ -932,11 +932,17 @@ def targets(stages: pd.DataFrame, comparison: pd.DataFrame, slopes: pd.DataFrame
                          f" ns/bid = {ratio:.0f}× (at {size_label(int(n_max))})", bool(ratio <= 100)))
     e2e = comparison[comparison["stage"] == "end_to_end"].sort_values("size")
     if len(e2e):
-        r = e2e.iloc[-1]
+        # Judged where both sides ran on the whole market; larger sizes, where the naive cost is
+        # only extrapolated, are shown beside it.
+        measured = e2e[e2e["naive_basis"] == "measured"]
+        r = measured.iloc[-1] if len(measured) else e2e.iloc[-1]
         how = r["naive_basis"] if r["naive_basis"] == "measured" else f"naive extrapolated from its {r['naive_basis']}"
-        rows.append(("≥ 100× faster than the naive reference end to end",
-                     f"{r['speedup']:.0f}× at {size_label(int(r['size']))} ({how}; agree: {r['agree']})",
-                     bool(r["speedup"] >= 100)))
+        text = f"{r['speedup']:.0f}× at {size_label(int(r['size']))} ({how}; agree: {r['agree']})"
+        for _, x in e2e[e2e["size"] > r["size"]].iterrows():
+            text += f"; {x['speedup']:.0f}× at {size_label(int(x['size']))} with the naive cost extrapolated from its {x['naive_basis']}"
+            if "naive_s_sample" in x and np.isfinite(x["naive_s_sample"]):
+                text += f" ({x['naive_s_sample'] / x['fast_s']:.0f}× from the naive run on a sample of that market)"
+        rows.append(("≥ 100× faster than the naive reference end to end", text, bool(r["speedup"] >= 100)))
     frame = pd.DataFrame(rows, columns=["target", "measured", "met"])
     frame["met"] = [m if isinstance(m, str) else ("met" if m else "missed") for m in frame["met"]]
     return frame
@@ -1116,6 +1122,9 @@ def main(argv: list[str] | None = None) -> int:
             # import) on a small market, so stage times measure the work.
             Worker(_WARMUP_TENDERS, seed=args.seed, naive="off" if args.naive_mode == "off" else "full",
                    naive_sample=args.naive_sample, verbose=False, part=args.part).run()
+            # The warm-up screen finds no co-bidding group, so Leiden never runs and NetworKit (about
+            # 1 s to import, it loads matplotlib) would be imported inside the timed screen.
+            import networkit  # noqa: F401
             gc.collect()
         w = Worker(args.worker, seed=args.seed, naive=args.naive_mode, naive_sample=args.naive_sample,
                    verbose=not args.quiet, profile=tuple(x for x in args.profile.split(",") if x),
