@@ -21,7 +21,7 @@ one detector (and one unit kind); use ``score_pct`` to compare across them.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -291,6 +291,7 @@ class BaseDetector(BaseEstimator):
                 frame[col] = repeat_str(default, n)
                 constant[col] = default
         frame["entity_id"] = str_column(frame["entity_id"])
+        _require_values(frame, ("unit", "entity_id"), self.name)
         # One order-free hash of each unit's members: finding ids and rank tie-breaks.
         if members is not None:
             member_col, hashes = None, members.hashes(market)
@@ -450,6 +451,25 @@ def _default_members(units: pd.DataFrame) -> pd.Series:
     return list_series(offsets, pa.concat_arrays([first, second]).take(pa.array(flat_index)))
 
 
+def _require_values(frame: pd.DataFrame, columns: Sequence[str], detector: str) -> None:
+    """Every unit needs a kind and an entity: a missing one would take another kind's threshold and name.
+
+    Examples
+    --------
+    >>> _require_values(pd.DataFrame({"unit": ["pair", None]}), ["unit"], "mine")
+    Traceback (most recent call last):
+    ...
+    ValueError: detector 'mine': units column 'unit' is missing at rows [1]; every unit needs a value there
+    """
+    for col in columns:
+        missing = np.flatnonzero(frame[col].isna().to_numpy())
+        if missing.size:
+            rows = missing[:10].tolist()
+            more = f" and {missing.size - 10} more" if missing.size > 10 else ""
+            raise ValueError(f"detector {detector!r}: units column {col!r} is missing at rows {rows}{more}; "
+                             "every unit needs a value there")
+
+
 def _result_positions(kind_codes: np.ndarray, rank: np.ndarray, n_kinds: int) -> np.ndarray:
     """Place of each unit in the results, ordered by (unit kind code, rank).
 
@@ -462,11 +482,6 @@ def _result_positions(kind_codes: np.ndarray, rank: np.ndarray, n_kinds: int) ->
     >>> _result_positions(np.array([1, 0, 1, 0]), np.array([2, 1, 1, 2]), 2).tolist()
     [3, 0, 2, 1]
     """
-    if kind_codes.size and kind_codes.min() < 0:  # a missing unit kind: sort as before (missing first)
-        order = np.lexsort((rank, kind_codes))
-        pos = np.empty(kind_codes.size, dtype=np.int64)
-        pos[order] = np.arange(kind_codes.size)
-        return pos
     kind_start = np.zeros(n_kinds + 1, dtype=np.int64)
     np.cumsum(np.bincount(kind_codes, minlength=n_kinds), out=kind_start[1:])
     return kind_start[kind_codes] + rank - 1
