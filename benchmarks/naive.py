@@ -212,17 +212,23 @@ def naive_cobid_pairs(tender: Any, bidder: Any, winner: Any) -> pd.DataFrame:
     """
     from scipy import stats
 
-    bids = pd.DataFrame({"tender": np.asarray(tender), "bidder": np.asarray(bidder),
-                         "winner": np.asarray(winner, dtype=bool)})
+    # Plain Python containers, not a DataFrame groupby: per-group pandas overhead would make the
+    # reference slower than a data scientist's loop needs to be.
+    bidders_of: dict[int, set] = defaultdict(set)
+    winners_of: dict[int, set] = defaultdict(set)
+    for t, f, w in zip(np.asarray(tender).tolist(), np.asarray(bidder).tolist(),
+                       np.asarray(winner, dtype=bool).tolist()):
+        bidders_of[t].add(f)
+        if w:
+            winners_of[t].add(f)
     n_cobids: dict[tuple[int, int], int] = defaultdict(int)
     wins_a: dict[tuple[int, int], int] = defaultdict(int)
     wins_b: dict[tuple[int, int], int] = defaultdict(int)
     n_tenders: dict[int, int] = defaultdict(int)
     n_wins: dict[int, int] = defaultdict(int)
-    for _, group in bids.groupby("tender"):
-        bidders, won_bid = group["bidder"].tolist(), group["winner"].tolist()
-        firms = sorted(set(bidders))
-        won = {f for f, w in zip(bidders, won_bid) if w}
+    for t, bidders in bidders_of.items():
+        firms = sorted(bidders)
+        won = winners_of.get(t, set())
         for f in firms:
             n_tenders[f] += 1
             n_wins[f] += f in won
@@ -851,8 +857,9 @@ def naive_cobid_network(pairs: pd.DataFrame) -> nx.Graph:
     ``n_ab / (n_a + n_b - n_ab)``, the weight ``cobidding_communities`` gets).
     """
     H = nx.Graph()
-    for row in pairs.itertuples(index=False):
-        H.add_edge(row.company_a, row.company_b, weight=row.jaccard, cobids=row.n_cobids)
+    for a, b, w, n in zip(pairs["company_a"].tolist(), pairs["company_b"].tolist(), pairs["jaccard"].tolist(),
+                          pairs["n_cobids"].tolist()):
+        H.add_edge(a, b, weight=w, cobids=n)
     return H
 
 

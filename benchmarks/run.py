@@ -425,12 +425,14 @@ class Worker:
         if G is not None:
             self.stage("metapath", "cobidding", lambda: G.metapath("company", "tender", "company"), repeat=True)
             out["projection"] = self.stage(
-                "cobid_network", "cobidding", lambda: G.projection("company", via="tender", backend="igraph"))
+                "cobid_network", "cobidding", lambda: G.projection("company", via="tender", backend="igraph"),
+                repeat=True)
         p = out["pairs"]
         if p is not None:
             a, b, w = (p[c].to_numpy() for c in ("company_a", "company_b", "jaccard"))
             out["membership"] = self.stage(
-                "communities", "communities", lambda: cobidding_communities(a, b, w, nc, seed=self.seed))
+                "communities", "communities", lambda: cobidding_communities(a, b, w, nc, seed=self.seed),
+                repeat=True)
         return out
 
     def _detectors(self, G: Any) -> None:
