@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,37 @@ def test_igraph_projection_gives_the_same_groups_as_its_edges():
 
 def test_no_usable_edge_means_no_group():
     assert cobidding_communities(np.array([0, 1]), np.array([0, 2]), np.array([1.0, 0.0]), 4).tolist() == [-1] * 4
+
+
+def test_same_groups_whatever_the_callers_thread_count_on_a_weakly_structured_graph():
+    import networkit as nk
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    a = rng.integers(0, n, 30_000)
+    b = (a + rng.integers(1, 200, a.size)) % n
+    w = rng.random(a.size)
+    before = nk.getMaxNumberOfThreads()
+    try:
+        nk.setNumberOfThreads(1)
+        one = cobidding_communities(a, b, w, n, seed=11)
+        nk.setNumberOfThreads(4)  # the graph build too must not run on the caller's threads
+        for _ in range(3):
+            np.testing.assert_array_equal(cobidding_communities(a, b, w, n, seed=11), one)
+    finally:
+        nk.setNumberOfThreads(before)
+
+
+def test_any_integer_seed_and_clear_errors_for_codes_out_of_range():
+    a, b, w, n = _cliques(3, 4, seed=0)
+    for seed in (-1, 2**70):
+        assert (cobidding_communities(a, b, w, float(n), seed=seed) >= 0).sum() == 12
+    with pytest.raises(ValueError, match=r"company codes in 'b' must lie in \[0, n_companies=3\)"):
+        cobidding_communities(np.array([0]), np.array([5]), np.array([1.0]), 3)
+
+
+def test_non_finite_weights_are_ignored():
+    a, b, w, n = _cliques(3, 4, seed=0)
+    ref = cobidding_communities(a, b, w, n)
+    noisy = cobidding_communities(np.r_[a, 0, 1], np.r_[b, 11, 10], np.r_[w, np.inf, np.nan], n)
+    np.testing.assert_array_equal(noisy, ref)

@@ -298,7 +298,7 @@ def _context_bids(
 def _bids_of_tenders(
     tenders: np.ndarray, bid_tender: np.ndarray, *, n_tenders: int, missing: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The bid rows of each listed tender, concatenated in list order, and their number per tender.
+    """The number of bids of each listed tender, and their bid rows concatenated in list order.
 
     A repeat over the tenders' ranges in the tender-ordered bids: no sort unless
     the bids are not in tender order already, and then one stable argsort (a
