@@ -17,6 +17,7 @@ from scipy import stats
 
 from collusion.features._surprisal import bh_threshold
 from collusion import Market
+from collusion._arrays import group_keys as _group
 from collusion.datasets import generate_frames
 from collusion.detectors import AgentBidderDetector, BuyerWinnerDetector, ExpertWinnerDetector
 from collusion.features._affinity import (
@@ -31,7 +32,6 @@ from collusion.features._affinity import (
     pair_affinity,
     score_bias,
 )
-from collusion.features._affinity import _group
 from collusion.graph import build_graph
 
 DETECTORS = [BuyerWinnerDetector, AgentBidderDetector, ExpertWinnerDetector]

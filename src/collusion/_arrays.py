@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["first_of_runs", "pairs_within_runs", "unique_ints", "varies_within"]
+__all__ = ["first_of_runs", "group_keys", "group_numbers", "pairs_within_runs", "unique_ints", "varies_within"]
 
 
 def first_of_runs(y: np.ndarray) -> np.ndarray:
     """Mask of the elements that start a run of equal values (the first one always does).
 
     On sorted keys the runs are the groups: ``y[first_of_runs(y)]`` are the
-    distinct keys and ``np.cumsum(mask) - 1`` each element's group number.
+    distinct keys and :func:`group_numbers` of the mask each element's group number.
 
     Examples
     --------
@@ -22,6 +23,55 @@ def first_of_runs(y: np.ndarray) -> np.ndarray:
     new[:1] = True
     np.not_equal(y[1:], y[:-1], out=new[1:])
     return new
+
+
+def group_numbers(start: np.ndarray) -> np.ndarray:
+    """``np.cumsum(start) - 1`` of a boolean mask of group starts: each row's group number.
+
+    Cast first and summed in place: numpy's cumulative sum of a boolean array
+    converts element by element and is about ten times slower (0.4 s for the
+    30 million expert triples at 1M tenders).
+
+    Examples
+    --------
+    >>> group_numbers(np.array([True, False, True, True, False])).tolist()
+    [0, 0, 1, 2, 2]
+    """
+    out = start.astype(np.int64)
+    np.cumsum(out, out=out)
+    out -= 1
+    return out
+
+
+def group_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and each key's position among them.
+
+    Keys and row numbers are packed into one int64 (key in the high bits) and
+    sorted by value: numpy's SIMD sort of plain integers, no argsort and no
+    hash table. On 12 million (expert, company) keys with 10 million distinct
+    values this takes 1.9 s against 4.1 s for ``pd.factorize(sort=True)``
+    and 11 s for ``np.unique(return_inverse=True)``. Keys too large to pack
+    (or negative) fall back to the factorisation.
+
+    Examples
+    --------
+    >>> uniq, inv = group_keys(np.array([7, 3, 7, 5]))
+    >>> uniq.tolist(), inv.tolist()
+    ([3, 5, 7], [2, 0, 2, 1])
+    """
+    key = np.asarray(key).ravel()
+    n = key.size
+    bits = max(n - 1, 1).bit_length()
+    if n == 0 or key.dtype.kind not in "iu" or key.min() < 0 or int(key.max()) >= 1 << (63 - bits):
+        inv, uniq = pd.factorize(key, sort=True)
+        return np.asarray(uniq), inv.astype(np.int64, copy=False)
+    packed = np.sort((key.astype(np.int64) << bits) | np.arange(n, dtype=np.int64))
+    row = packed & ((1 << bits) - 1)
+    packed >>= bits  # now the sorted keys
+    start = first_of_runs(packed)
+    inv = np.empty(n, dtype=np.int64)
+    inv[row] = group_numbers(start)
+    return packed[start], inv
 
 
 def unique_ints(x: np.ndarray) -> np.ndarray:

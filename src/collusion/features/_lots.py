@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._arrays import first_of_runs
-from ._affinity import _group
+from .._arrays import first_of_runs, group_keys
 from ._segments import group_order, segment_broadcast, segment_min
 
 __all__ = [
@@ -143,11 +142,11 @@ def _lex_codes(columns: list[np.ndarray]) -> np.ndarray:
         lo = int(col.min())
         width = int(col.max()) - lo + 1
         if span * width >= 2**62:
-            distinct, key = _group(key)  # dense ranks, order kept
+            distinct, key = group_keys(key)  # dense ranks, order kept
             span = distinct.size
         key = key * width + (col - lo)
         span *= width
-    return _group(key)[1]
+    return group_keys(key)[1]
 
 
 def window_groups(keys: np.ndarray, days: np.ndarray, window_days: float) -> np.ndarray:
