@@ -47,7 +47,6 @@ __all__ = [
     "NAIVE_SCREENS",
     "compare_graphs",
     "compare_pair_frames",
-    "compare_pairs",
     "compare_screens",
     "membership_modularity",
     "naive_cobid_counts",
@@ -280,22 +279,6 @@ def compare_pair_frames(naive: pd.DataFrame, fast: pd.DataFrame) -> dict:
         "columns": len(cols),
         "fast_pairs": len(f),
         "mismatches": differ,
-    }
-
-
-def compare_pairs(naive: Mapping[tuple[int, int], int], company_a: Any, company_b: Any, n_cobids: Any) -> dict:
-    """Exact comparison of naive pair counts with the library's pair table."""
-    fast = dict(zip(zip(np.asarray(company_a).tolist(), np.asarray(company_b).tolist()), np.asarray(n_cobids).tolist()))
-    missing = len(set(naive) - set(fast))
-    extra = len(set(fast) - set(naive))
-    differ = sum(1 for k, v in naive.items() if k in fast and fast[k] != v)
-    return {
-        "ok": missing == 0 and extra == 0 and differ == 0,
-        "pairs": len(naive),
-        "cobids": int(sum(naive.values())),
-        "missing_in_fast": missing,
-        "extra_in_fast": extra,
-        "count_mismatches": differ,
     }
 
 
